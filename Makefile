@@ -1,0 +1,59 @@
+# x86pt build. Each part keeps its rules in its own fragment (*.mk) and adds to
+# TESTS (test programs run by `make test`), BENCH_PROGS and CLI_OBJS.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+WARN    := -Wall -Wextra -Werror
+CFLAGS_COMMON := -std=c11 $(WARN) $(OPT) -g $(SAN) -Iinclude
+# The library: freestanding, no libc, no global state.
+LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -fno-pic $(LIB_EXTRA)
+HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
+LDLIBS_HOST := $(SAN) -lm
+
+.PHONY: all test bench clean lib check-freestanding
+all: lib
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
+LIB      := $(BUILD)/libx86pt.a
+
+$(BUILD)/src/%.o: src/%.c $(wildcard src/*.h) include/x86pt/x86pt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+lib: $(LIB)
+
+# The archive may need nothing beyond what a freestanding compiler itself emits.
+check-freestanding: $(LIB)
+	@nm -u $(LIB) | awk 'NF==2 {print $$2}' | sort -u > $(BUILD)/lib-undefined.txt; \
+	nm --defined-only $(LIB) | awk 'NF==3 {print $$3}' | sort -u > $(BUILD)/lib-defined.txt; \
+	needs=$$(comm -23 $(BUILD)/lib-undefined.txt $(BUILD)/lib-defined.txt | tr '\n' ' '); \
+	extra=$$(echo $$needs | tr ' ' '\n' | grep -v -x -E 'memset|memcpy|' || true); \
+	if [ -n "$$extra" ]; then echo "libx86pt needs symbols beyond memset/memcpy: $$extra"; exit 1; fi; \
+	echo "check-freestanding: libx86pt.a needs only: $${needs:-nothing}"
+
+# Hosted simulated physical memory (tests, model glue, checker).
+SIM_OBJS := $(patsubst sim/%.c,$(BUILD)/sim/%.o,$(wildcard sim/*.c))
+$(BUILD)/sim/%.o: sim/%.c $(wildcard sim/*.h) include/x86pt/x86pt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+TESTS :=
+BENCH_PROGS :=
+CLI_OBJS :=
+
+include $(wildcard */part.mk)
+
+test: check-freestanding $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; ./$$t; done
+
+bench: $(BENCH_PROGS)
+	@set -e; for b in $(BENCH_PROGS); do ./$$b; done
+
+clean:
+	rm -rf build build-*

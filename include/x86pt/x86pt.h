@@ -1,0 +1,171 @@
+/*
+ * libx86pt — a freestanding manager for x86-64 4-level page tables.
+ *
+ * Semantics follow the Verus-verified NrOS page table (impl_u/spec_pt.rs for the
+ * operations, spec_t/hlspec.rs for when map/unmap succeed).
+ *
+ * Concurrency: the library takes no lock. Callers serialize every mutating call
+ * on one page table (as spec_t/os.rs does with its kernel lock); resolve may run
+ * concurrently with other resolves. Other cores' MMUs may walk the tables at any
+ * time: every write keeps the MMU's view valid (see "write discipline" in
+ * README.md), and the hardware's Accessed/Dirty updates never confuse the library.
+ *
+ * TLBs: the library never flushes. Every mutating call fills a struct
+ * x86pt_flush saying what the caller must invalidate on every core.
+ */
+#ifndef X86PT_X86PT_H
+#define X86PT_X86PT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Distinct address types, so that passing a physical address where a virtual
+ * one is wanted does not compile. */
+typedef struct { uint64_t va; } x86pt_vaddr_t;
+typedef struct { uint64_t pa; } x86pt_paddr_t;
+
+static inline x86pt_vaddr_t x86pt_va(uint64_t va) { x86pt_vaddr_t v = { va }; return v; }
+static inline x86pt_paddr_t x86pt_pa(uint64_t pa) { x86pt_paddr_t p = { pa }; return p; }
+
+#define X86PT_PAGE_4K (UINT64_C(1) << 12)
+#define X86PT_PAGE_2M (UINT64_C(1) << 21)
+#define X86PT_PAGE_1G (UINT64_C(1) << 30)
+
+/* Mapping permissions. The default (0) is read-only, supervisor-only, executable. */
+enum x86pt_flag {
+    X86PT_WRITABLE = 1u << 0,
+    X86PT_USER = 1u << 1,
+    X86PT_NO_EXECUTE = 1u << 2,
+};
+#define X86PT_FLAGS_ALL (X86PT_WRITABLE | X86PT_USER | X86PT_NO_EXECUTE)
+
+typedef enum x86pt_status {
+    X86PT_OK = 0,
+    X86PT_E_NONCANONICAL,   /* virtual address is not canonical (bits 63..47 differ) */
+    X86PT_E_MISALIGNED,     /* an address is not aligned to the page size */
+    X86PT_E_BADSIZE,        /* size is not 4 KiB, 2 MiB or 1 GiB */
+    X86PT_E_BADFLAGS,       /* flags outside X86PT_FLAGS_ALL */
+    X86PT_E_PHYSRANGE,      /* physical range reaches beyond MAXPHYADDR */
+    X86PT_E_OVERLAP,        /* map: the range overlaps an existing mapping */
+    X86PT_E_NOTMAPPED,      /* unmap/protect: no mapping starts at this address;
+                               resolve: nothing maps this address */
+    X86PT_E_NOMEM,          /* the frame allocator failed; nothing was changed */
+    X86PT_E_BADFRAME,       /* the allocator returned a frame the library cannot use
+                               (misaligned, above MAXPHYADDR or outside the count table) */
+    X86PT_E_MALFORMED,      /* adopt: the image is not a well-formed page table */
+    X86PT_E_INVAL,          /* bad configuration (MAXPHYADDR width, missing callbacks) */
+    X86PT_E_STRADDLE,       /* range op: a mapping straddles an end of the range */
+    X86PT_STATUS_COUNT
+} x86pt_status_t;
+
+/* A name for every status ("X86PT_E_OVERLAP: ..."); never NULL. */
+const char *x86pt_strerror(x86pt_status_t status);
+
+/*
+ * The page-table memory interface (spec_t/mem.rs).
+ *
+ * alloc_frame returns a 4 KiB-aligned physical frame, or false on failure; its
+ * contents may be garbage: the library zeroes it before linking it. free_frame
+ * receives only zeroed frames that alloc_frame returned.
+ *
+ * Translation: if direct_map is non-NULL the frame at pa is at direct_map + pa
+ * (the spec's linear mapping, and the fast path); otherwise phys_to_virt is called.
+ *
+ * used_counts: the side table for reclaim in O(1). One uint16_t per physical
+ * frame, indexed by pa >> 12, for every frame alloc_frame may return
+ * (used_counts_len entries). The library keeps there the number of non-empty
+ * entries of each directory; the caller must zero the table before x86pt_init.
+ * It lives outside the directories so that the MMU's Accessed/Dirty writes and
+ * the library's count updates never race on the same word.
+ *
+ * observe_write: NULL in a kernel. If set, the library calls it right after
+ * each store to a page-table entry (entry_pa is the entry's physical address),
+ * so that a checker can record the exact sequence of writes and replay them. Zeroing
+ * a freshly allocated directory is not reported: it happens before the directory
+ * is reachable, and the spec's alloc_page returns zeroed frames.
+ */
+struct x86pt_mem {
+    void *ctx;
+    bool (*alloc_frame)(void *ctx, x86pt_paddr_t *frame);
+    void (*free_frame)(void *ctx, x86pt_paddr_t frame);
+    void *(*phys_to_virt)(void *ctx, x86pt_paddr_t pa);
+    uint8_t *direct_map;
+    uint16_t *used_counts;
+    uint64_t used_counts_len;
+    void (*observe_write)(void *ctx, x86pt_paddr_t entry_pa, uint64_t value);
+};
+
+/* A page-table handle: one root (PML4). Opaque in spirit; fields are public only
+ * so that callers can embed it without an allocator. */
+struct x86pt {
+    struct x86pt_mem mem;
+    x86pt_paddr_t root;
+    uint64_t phys_limit; /* 1 << MAXPHYADDR width */
+    unsigned maxphyaddr;
+};
+
+/* What the caller must invalidate after a mutating call, on every core that may
+ * have used this page table. length == 0: nothing. */
+struct x86pt_flush {
+    x86pt_vaddr_t start;
+    uint64_t length;
+    unsigned dirs_freed;  /* > 0: paging-structure caches must be flushed too */
+    bool flush_all;       /* range ops: the range is large, flush the whole TLB */
+};
+
+/* What the MMU sees at an address: a mapping. flags are the permissions combined
+ * along the walk (writable = RW everywhere, user = US everywhere, no_execute =
+ * XD anywhere). */
+struct x86pt_mapping {
+    x86pt_vaddr_t base;
+    x86pt_paddr_t frame;
+    uint64_t size;
+    unsigned flags;
+};
+
+/* The default and accepted range of MAXPHYADDR widths (definitions_t.rs). */
+#define X86PT_MAXPHYADDR_MIN 32u
+#define X86PT_MAXPHYADDR_MAX 52u
+
+/* Create a page table with one zeroed root. */
+x86pt_status_t x86pt_init(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr);
+
+/* Take over an existing page-table image rooted at root: validates it (every
+ * pointer inside used_counts_len, within MAXPHYADDR, no directory reachable twice,
+ * no must-be-zero bit set in a present entry), rebuilds the counts and frees
+ * directories that map nothing. On X86PT_E_MALFORMED nothing is written. */
+x86pt_status_t x86pt_adopt(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr,
+                           x86pt_paddr_t root);
+
+/* Free every directory, the root included (not the mapped frames). The handle is
+ * dead afterwards. */
+void x86pt_destroy(struct x86pt *pt);
+
+/* Add the mapping [vaddr, vaddr+size) -> [paddr, paddr+size). */
+x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t size,
+                         unsigned flags, struct x86pt_flush *flush);
+
+/* Remove the mapping that starts at vaddr; *removed (may be NULL) receives it. */
+x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
+                           struct x86pt_flush *flush);
+
+/* Change the permissions of the mapping that starts at vaddr. */
+x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned flags,
+                             struct x86pt_flush *flush);
+
+/* The mapping that contains vaddr. */
+x86pt_status_t x86pt_resolve(const struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out);
+
+/* Physical address of the root, for CR3. */
+static inline x86pt_paddr_t x86pt_root(const struct x86pt *pt) { return pt->root; }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* X86PT_X86PT_H */

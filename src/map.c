@@ -1,0 +1,107 @@
+/*
+ * map: prepare (walk, check overlap, allocate every missing directory), then
+ * commit (zero and link the directories top-down, then the one write that adds
+ * the mapping). Only prepare can fail, and it writes nothing
+ * (impl_u/spec_pt.rs: a map is (Read | ViewStutter)* Write).
+ */
+#include "ptmem.h"
+
+static x86pt_status_t check_map_args(const struct x86pt *pt, uint64_t va, uint64_t pa, uint64_t size,
+                                     unsigned flags, unsigned *target)
+{
+    x86pt_status_t st = x86pt_check_vaddr(va);
+    if (st != X86PT_OK)
+        return st;
+    if ((st = x86pt_layer_for_size(size, target)) != X86PT_OK)
+        return st;
+    if ((va | pa) & (size - 1))
+        return X86PT_E_MISALIGNED;
+    if (flags & ~(unsigned)X86PT_FLAGS_ALL)
+        return X86PT_E_BADFLAGS;
+    if (pa >= pt->phys_limit || size > pt->phys_limit - pa)
+        return X86PT_E_PHYSRANGE;
+    return X86PT_OK;
+}
+
+/* Walk towards the target layer. Returns the deepest existing directory on the
+ * path and its layer; fails if a page already covers va or the target slot is
+ * taken (a linked directory always maps something: reclaim sees to that). */
+static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsigned target, uint64_t *dir_out,
+                                     unsigned *layer_out)
+{
+    uint64_t dir = pt->root.pa;
+    unsigned layer = 0;
+    for (;; layer++) {
+        uint64_t e = entry_load(dir_at(pt, dir), layer_index(va, layer));
+        if (!entry_present(e))
+            break;
+        if (layer == target || entry_is_page(e, layer))
+            return X86PT_E_OVERLAP;
+        dir = entry_addr(e, layer);
+    }
+    *dir_out = dir;
+    *layer_out = layer;
+    return X86PT_OK;
+}
+
+static void free_frames(const struct x86pt *pt, const uint64_t *frames, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        pt->mem.free_frame(pt->mem.ctx, x86pt_pa(frames[i]));
+}
+
+/* Allocate n directory frames, all or none, each zeroed (so that whatever
+ * happens next, a frame goes back to the allocator zeroed). A frame the library
+ * cannot address goes back untouched. */
+x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        x86pt_paddr_t f;
+        if (!pt->mem.alloc_frame(pt->mem.ctx, &f)) {
+            free_frames(pt, frames, i);
+            return X86PT_E_NOMEM;
+        }
+        if (!frame_usable(pt, f.pa)) {
+            pt->mem.free_frame(pt->mem.ctx, f);
+            free_frames(pt, frames, i);
+            return X86PT_E_BADFRAME;
+        }
+        __builtin_memset(dir_at(pt, f.pa), 0, X86PT_PAGE_4K);
+        *used_count(pt, f.pa) = 0;
+        frames[i] = f.pa;
+    }
+    return X86PT_OK;
+}
+
+/* Link a fresh (zeroed) directory below slot idx of dir: the MMU's view does
+ * not change. Returns the new directory. */
+uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, uint64_t fresh)
+{
+    entry_store(pt, dir, dir_at(pt, dir), idx, dir_entry_encode(fresh));
+    *used_count(pt, dir) += 1;
+    return fresh;
+}
+
+x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t size,
+                         unsigned flags, struct x86pt_flush *flush)
+{
+    uint64_t va = vaddr.va;
+    unsigned target, layer;
+    uint64_t dir, fresh[PT_LAYERS - 1];
+    flush_none(flush);
+
+    x86pt_status_t st = check_map_args(pt, va, paddr.pa, size, flags, &target);
+    if (st == X86PT_OK)
+        st = find_free_slot(pt, va, target, &dir, &layer);
+    if (st == X86PT_OK)
+        st = x86pt_alloc_frames(pt, fresh, target - layer);
+    if (st != X86PT_OK)
+        return st;
+
+    for (unsigned i = 0; layer < target; layer++, i++)
+        dir = x86pt_link_new_dir(pt, dir, layer_index(va, layer), fresh[i]);
+    entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target), page_entry_encode(paddr.pa, target, flags));
+    *used_count(pt, dir) += 1;
+    /* A not-present entry is never cached in a TLB: nothing to invalidate. */
+    return X86PT_OK;
+}

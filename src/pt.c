@@ -1,0 +1,115 @@
+/* Life cycle of a page table: init (one zeroed root, spec_pt.rs: init), adopt
+ * (take over an existing image, validated), destroy. */
+#include "ptmem.h"
+
+static x86pt_status_t setup(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr)
+{
+    if (maxphyaddr == 0)
+        maxphyaddr = X86PT_MAXPHYADDR_MAX;
+    if (!mem || maxphyaddr < X86PT_MAXPHYADDR_MIN || maxphyaddr > X86PT_MAXPHYADDR_MAX ||
+        !mem->alloc_frame || !mem->free_frame || (!mem->direct_map && !mem->phys_to_virt) ||
+        !mem->used_counts)
+        return X86PT_E_INVAL;
+    pt->mem = *mem;
+    pt->maxphyaddr = maxphyaddr;
+    pt->phys_limit = UINT64_C(1) << maxphyaddr;
+    pt->root = x86pt_pa(0);
+    return X86PT_OK;
+}
+
+x86pt_status_t x86pt_init(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr)
+{
+    uint64_t root;
+    x86pt_status_t st = setup(pt, mem, maxphyaddr);
+    if (st == X86PT_OK)
+        st = x86pt_alloc_frames(pt, &root, 1);
+    if (st != X86PT_OK)
+        return st;
+    pt->root = x86pt_pa(root);
+    return X86PT_OK;
+}
+
+/* Pass 1 of adopt: read-only. Marks each directory in the count table on first
+ * visit, so a directory reached twice (a cycle or a shared subtree) is caught.
+ * Recursion is bounded by the 4 layers. */
+static x86pt_status_t validate_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
+{
+    if (!frame_usable(pt, dir) || *used_count(pt, dir) != 0)
+        return X86PT_E_MALFORMED;
+    *used_count(pt, dir) = 1;
+    const uint64_t *d = dir_at(pt, dir);
+    for (unsigned i = 0; i < PT_ENTRIES; i++) {
+        uint64_t e = entry_load(d, i);
+        if (!entry_present(e))
+            continue;
+        if (e & entry_mbz_mask(e, layer, pt->maxphyaddr))
+            return X86PT_E_MALFORMED;
+        if (entry_is_page(e, layer))
+            continue;
+        /* The library relies on directories granting everything (spec GUIDE). */
+        if ((e & (ENTRY_DIR_BITS | ENTRY_XD)) != ENTRY_DIR_BITS)
+            return X86PT_E_MALFORMED;
+        x86pt_status_t st = validate_dir(pt, entry_addr(e, layer), layer + 1);
+        if (st != X86PT_OK)
+            return st;
+    }
+    return X86PT_OK;
+}
+
+/* Pass 2: view-preserving writes only. Clears not-present garbage, unlinks and
+ * frees directories that map nothing, and sets the counts. Returns true if dir
+ * ends up empty. */
+static bool normalize_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
+{
+    uint64_t *d = dir_at(pt, dir);
+    uint16_t used = 0;
+    for (unsigned i = 0; i < PT_ENTRIES; i++) {
+        uint64_t e = entry_load(d, i);
+        if (e == 0)
+            continue;
+        if (entry_present(e) && !entry_is_page(e, layer) && normalize_dir(pt, entry_addr(e, layer), layer + 1)) {
+            entry_store(pt, dir, d, i, 0);
+            pt->mem.free_frame(pt->mem.ctx, x86pt_pa(entry_addr(e, layer)));
+        } else if (!entry_present(e)) {
+            entry_store(pt, dir, d, i, 0);
+        } else {
+            used++;
+        }
+    }
+    *used_count(pt, dir) = used;
+    return used == 0;
+}
+
+x86pt_status_t x86pt_adopt(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr, x86pt_paddr_t root)
+{
+    x86pt_status_t st = setup(pt, mem, maxphyaddr);
+    if (st != X86PT_OK)
+        return st;
+    __builtin_memset(pt->mem.used_counts, 0, pt->mem.used_counts_len * sizeof(uint16_t));
+    if ((st = validate_dir(pt, root.pa, 0)) != X86PT_OK)
+        return st;
+    pt->root = root;
+    normalize_dir(pt, root.pa, 0);
+    return X86PT_OK;
+}
+
+/* Post-order: children first, then the directory itself, zeroed before it goes
+ * back to the allocator. Recursion is bounded by the 4 layers. */
+static void destroy_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
+{
+    uint64_t *d = dir_at(pt, dir);
+    for (unsigned i = 0; i < PT_ENTRIES; i++) {
+        uint64_t e = entry_load(d, i);
+        if (entry_present(e) && !entry_is_page(e, layer))
+            destroy_dir(pt, entry_addr(e, layer), layer + 1);
+    }
+    __builtin_memset(d, 0, X86PT_PAGE_4K);
+    *used_count(pt, dir) = 0;
+    pt->mem.free_frame(pt->mem.ctx, x86pt_pa(dir));
+}
+
+void x86pt_destroy(struct x86pt *pt)
+{
+    destroy_dir(pt, pt->root.pa, 0);
+    pt->root = x86pt_pa(0);
+}

@@ -1,0 +1,104 @@
+/*
+ * Access to page-table memory through the caller's interface (spec_t/mem.rs):
+ * directories by physical address, single-copy-atomic entry loads and stores,
+ * and the side table of used-entry counts.
+ */
+#ifndef X86PT_PTMEM_H
+#define X86PT_PTMEM_H
+
+#include "entry.h"
+
+static inline uint64_t *dir_at(const struct x86pt *pt, uint64_t pa)
+{
+    if (pt->mem.direct_map)
+        return (uint64_t *)(void *)(pt->mem.direct_map + pa);
+    return (uint64_t *)pt->mem.phys_to_virt(pt->mem.ctx, x86pt_pa(pa));
+}
+
+/* Other cores' MMUs read entries concurrently: an entry is loaded and stored as
+ * one 8-byte access. Release order makes a directory's zeroing visible before
+ * the store that links it (free on x86: a plain mov the compiler keeps in place). */
+static inline uint64_t entry_load(const uint64_t *dir, unsigned idx)
+{
+    return __atomic_load_n(&dir[idx], __ATOMIC_RELAXED);
+}
+
+static inline void entry_store(const struct x86pt *pt, uint64_t dir_pa, uint64_t *dir, unsigned idx,
+                               uint64_t value)
+{
+    __atomic_store_n(&dir[idx], value, __ATOMIC_RELEASE);
+    if (pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), value);
+}
+
+/* Replace the permission bits of a present entry in one store, keeping every
+ * other bit. Compare-exchange, so that a Dirty bit the MMU sets between our
+ * load and our store is not lost. */
+static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, uint64_t perms)
+{
+    uint64_t *slot = &dir_at(pt, dir_pa)[idx];
+    uint64_t old = entry_load(slot, 0), desired;
+    do
+        desired = (old & ~ENTRY_PERMS) | perms;
+    while (!__atomic_compare_exchange_n(slot, &old, desired, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), desired);
+}
+
+static inline uint16_t *used_count(const struct x86pt *pt, uint64_t dir_pa)
+{
+    return &pt->mem.used_counts[dir_pa >> 12];
+}
+
+/* A frame the library may use as a directory: aligned, addressable by entries
+ * under this MAXPHYADDR, and covered by the count table. */
+static inline bool frame_usable(const struct x86pt *pt, uint64_t pa)
+{
+    return (pa & (X86PT_PAGE_4K - 1)) == 0 && pa < pt->phys_limit &&
+           (pa >> 12) < pt->mem.used_counts_len;
+}
+
+static inline bool va_canonical(uint64_t va)
+{
+    return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
+static inline void flush_none(struct x86pt_flush *flush)
+{
+    if (flush) {
+        flush->start = x86pt_va(0);
+        flush->length = 0;
+        flush->dirs_freed = 0;
+        flush->flush_all = false;
+    }
+}
+
+/* The walk down to the entry that maps va, if any (one generic walker for
+ * unmap, protect and resolve). dirs[l] / idx[l] name the slot read at layer l. */
+struct walk {
+    uint64_t dirs[PT_LAYERS];
+    unsigned idx[PT_LAYERS];
+    unsigned layer;     /* layer of the last slot read */
+    uint64_t entry;     /* its value */
+    unsigned flags;     /* permissions combined down to it */
+};
+
+/* true if the walk ends in a page mapping at w->layer. */
+bool x86pt_walk(const struct x86pt *pt, uint64_t va, struct walk *w);
+
+/* Allocate n zeroed directory frames, all or none (map.c). */
+x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsigned n);
+/* Link the zeroed directory fresh below slot idx of dir; returns fresh (map.c). */
+uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, uint64_t fresh);
+/* Clear slot w->idx[layer] and free every directory that becomes empty above
+ * it, up to (not including) the root; returns how many were freed (unmap.c). */
+unsigned x86pt_clear_and_reclaim(const struct x86pt *pt, const struct walk *w, unsigned layer);
+
+/* The walk to the page that starts exactly at va (unmap.c). */
+x86pt_status_t x86pt_find_mapping(const struct x86pt *pt, uint64_t va, struct walk *w);
+
+/* Shared argument checks. */
+x86pt_status_t x86pt_check_vaddr(uint64_t va);
+x86pt_status_t x86pt_layer_for_size(uint64_t size, unsigned *layer);
+
+#endif /* X86PT_PTMEM_H */

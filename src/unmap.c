@@ -1,0 +1,58 @@
+/*
+ * unmap: one write removes the mapping, then only reclaim writes follow
+ * (impl_u/spec_pt.rs: Read* (Write (Read | ViewStutter)*)?). The used-entry
+ * counts make finding an empty directory O(1) per layer instead of a scan of
+ * its 512 entries.
+ */
+#include "ptmem.h"
+
+unsigned x86pt_clear_and_reclaim(const struct x86pt *pt, const struct walk *w, unsigned layer)
+{
+    unsigned freed = 0;
+    entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+    while (--*used_count(pt, w->dirs[layer]) == 0 && layer > 0) {
+        /* The directory is all zeros again (every slot we cleared was written
+         * 0, and the MMU sets A/D only in present entries): unlink, then free. */
+        uint64_t empty = w->dirs[layer];
+        layer--;
+        entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+        pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
+        freed++;
+    }
+    return freed;
+}
+
+/* The walk to the page that starts exactly at va. */
+x86pt_status_t x86pt_find_mapping(const struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    x86pt_status_t st = x86pt_check_vaddr(va);
+    if (st != X86PT_OK)
+        return st;
+    if (!x86pt_walk(pt, va, w) || (va & (layer_size(w->layer) - 1)) != 0)
+        return X86PT_E_NOTMAPPED;
+    return X86PT_OK;
+}
+
+x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
+                           struct x86pt_flush *flush)
+{
+    struct walk w;
+    flush_none(flush);
+    x86pt_status_t st = x86pt_find_mapping(pt, vaddr.va, &w);
+    if (st != X86PT_OK)
+        return st;
+    uint64_t size = layer_size(w.layer);
+    if (removed) {
+        removed->base = vaddr;
+        removed->frame = x86pt_pa(entry_addr(w.entry, w.layer));
+        removed->size = size;
+        removed->flags = w.flags;
+    }
+    unsigned freed = x86pt_clear_and_reclaim(pt, &w, w.layer);
+    if (flush) {
+        flush->start = vaddr;
+        flush->length = size;
+        flush->dirs_freed = freed;
+    }
+    return X86PT_OK;
+}

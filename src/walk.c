@@ -1,0 +1,63 @@
+/* The page walk (hardware.rs: valid_pt_walk, as the library sees it) and resolve. */
+#include "ptmem.h"
+
+x86pt_status_t x86pt_check_vaddr(uint64_t va)
+{
+    if (!va_canonical(va))
+        return X86PT_E_NONCANONICAL;
+    if (va & (X86PT_PAGE_4K - 1))
+        return X86PT_E_MISALIGNED;
+    return X86PT_OK;
+}
+
+x86pt_status_t x86pt_layer_for_size(uint64_t size, unsigned *layer)
+{
+    for (unsigned l = 1; l < PT_LAYERS; l++) {
+        if (size == layer_size(l)) {
+            *layer = l;
+            return X86PT_OK;
+        }
+    }
+    return X86PT_E_BADSIZE;
+}
+
+/*
+ *   47..39   38..30   29..21   20..12   11..0
+ *   PML4     PDPT     PD       PT       offset in a 4 KiB page
+ * The walk stops at the first empty entry or at a page.
+ */
+bool x86pt_walk(const struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    uint64_t dir = pt->root.pa;
+    unsigned flags = X86PT_FLAGS_ALL & ~X86PT_NO_EXECUTE;
+    for (unsigned layer = 0;; layer++) {
+        unsigned idx = layer_index(va, layer);
+        uint64_t e = entry_load(dir_at(pt, dir), idx);
+        w->dirs[layer] = dir;
+        w->idx[layer] = idx;
+        w->layer = layer;
+        w->entry = e;
+        if (!entry_present(e))
+            return false;
+        flags = flags_combine(flags, entry_flags(e));
+        w->flags = flags;
+        if (entry_is_page(e, layer))
+            return true;
+        dir = entry_addr(e, layer);
+    }
+}
+
+x86pt_status_t x86pt_resolve(const struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out)
+{
+    if (!va_canonical(vaddr.va))
+        return X86PT_E_NONCANONICAL;
+    struct walk w;
+    if (!x86pt_walk(pt, vaddr.va, &w))
+        return X86PT_E_NOTMAPPED;
+    uint64_t size = layer_size(w.layer);
+    out->base = x86pt_va(vaddr.va & ~(size - 1));
+    out->frame = x86pt_pa(entry_addr(w.entry, w.layer));
+    out->size = size;
+    out->flags = w.flags;
+    return X86PT_OK;
+}
