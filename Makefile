@@ -7,7 +7,7 @@ SAN     ?=
 WARN    := -Wall -Wextra -Werror
 CFLAGS_COMMON := -std=c11 $(WARN) $(OPT) -g $(SAN) -Iinclude
 # The library: freestanding, no libc, no global state.
-LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -fno-pic $(LIB_EXTRA)
+LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -mno-red-zone -mgeneral-regs-only $(LIB_EXTRA)
 HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
 LDLIBS_HOST := $(SAN) -lm
 
