@@ -12,6 +12,7 @@ HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
 LDLIBS_HOST := $(SAN) -lm
 
 .PHONY: all test bench clean lib check-freestanding
+.SECONDARY:
 all: lib
 
 LIB_SRCS := $(wildcard src/*.c)
