@@ -14,6 +14,7 @@
 
 struct sim_phys {
     uint8_t *mem;          /* host address of physical address 0 */
+    void *map_base;        /* the host mapping behind mem */
     uint64_t bytes;
     uint64_t frames;
     uint16_t *counts;      /* the library's side table, one per frame */

@@ -9,10 +9,10 @@
 static x86pt_status_t check_map_args(const struct x86pt *pt, uint64_t va, uint64_t pa, uint64_t size,
                                      unsigned flags, unsigned *target)
 {
-    x86pt_status_t st = x86pt_check_vaddr(va);
+    x86pt_status_t st = check_vaddr(va);
     if (st != X86PT_OK)
         return st;
-    if ((st = x86pt_layer_for_size(size, target)) != X86PT_OK)
+    if ((st = layer_for_size(size, target)) != X86PT_OK)
         return st;
     if ((va | pa) & (size - 1))
         return X86PT_E_MISALIGNED;
@@ -24,8 +24,9 @@ static x86pt_status_t check_map_args(const struct x86pt *pt, uint64_t va, uint64
 }
 
 /* Walk towards the target layer. Returns the deepest existing directory on the
- * path and its layer; fails if a page already covers va or the target slot is
- * taken (a linked directory always maps something: reclaim sees to that). */
+ * path and its layer; fails if a page already covers va or the target slot
+ * holds a directory (a linked directory always maps something: reclaim sees to
+ * that). A page in the target slot itself is left for the caller to see. */
 static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsigned target, uint64_t *dir_out,
                                      unsigned *layer_out)
 {
@@ -33,9 +34,9 @@ static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsign
     unsigned layer = 0;
     for (;; layer++) {
         uint64_t e = entry_load(dir_at(pt, dir), layer_index(va, layer));
-        if (!entry_present(e))
+        if (!entry_present(e) || layer == target)
             break;
-        if (layer == target || entry_is_page(e, layer))
+        if (entry_is_page(e, layer))
             return X86PT_E_OVERLAP;
         dir = entry_addr(e, layer);
     }
@@ -91,8 +92,12 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
     flush_none(flush);
 
     x86pt_status_t st = check_map_args(pt, va, paddr.pa, size, flags, &target);
-    if (st == X86PT_OK)
+    if (st == X86PT_OK && target == PT_LEAF_LAYER && hint_lookup(pt, va, &dir))
+        layer = PT_LEAF_LAYER; /* the page table of va exists: only its slot to check */
+    else if (st == X86PT_OK)
         st = find_free_slot(pt, va, target, &dir, &layer);
+    if (st == X86PT_OK && layer == target && entry_present(entry_load(dir_at(pt, dir), layer_index(va, target))))
+        st = X86PT_E_OVERLAP;
     if (st == X86PT_OK)
         st = x86pt_alloc_frames(pt, fresh, target - layer);
     if (st != X86PT_OK)
@@ -102,6 +107,8 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
         dir = x86pt_link_new_dir(pt, dir, layer_index(va, layer), fresh[i]);
     entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target), page_entry_encode(paddr.pa, target, flags));
     *used_count(pt, dir) += 1;
+    if (target == PT_LEAF_LAYER)
+        hint_set(pt, va, dir);
     /* A not-present entry is never cached in a TLB: nothing to invalidate. */
     return X86PT_OK;
 }

@@ -14,6 +14,7 @@ static x86pt_status_t setup(struct x86pt *pt, const struct x86pt_mem *mem, unsig
     pt->maxphyaddr = maxphyaddr;
     pt->phys_limit = UINT64_C(1) << maxphyaddr;
     pt->root = x86pt_pa(0);
+    pt->walk_hint = 0;
     return X86PT_OK;
 }
 
@@ -112,4 +113,5 @@ void x86pt_destroy(struct x86pt *pt)
 {
     destroy_dir(pt, pt->root.pa, 0);
     pt->root = x86pt_pa(0);
+    x86pt_forget_hint(pt);
 }

@@ -74,31 +74,55 @@ static inline void flush_none(struct x86pt_flush *flush)
 }
 
 /* The walk down to the entry that maps va, if any (one generic walker for
- * unmap, protect and resolve). dirs[l] / idx[l] name the slot read at layer l. */
+ * unmap, protect and resolve). dirs[l] / idx[l] name the slot read at layer l;
+ * after a walk that started from the hint only dirs[3] / idx[3] are known. */
 struct walk {
     uint64_t dirs[PT_LAYERS];
     unsigned idx[PT_LAYERS];
     unsigned layer;     /* layer of the last slot read */
     uint64_t entry;     /* its value */
     unsigned flags;     /* permissions combined down to it */
+    bool from_hint;
 };
 
-/* true if the walk ends in a page mapping at w->layer. */
-bool x86pt_walk(const struct x86pt *pt, uint64_t va, struct walk *w);
+#include "hint.h"
+
+/* true if the walk ends in a page mapping at w->layer. Starts from the hint
+ * when it names the page table of va. */
+bool x86pt_walk(struct x86pt *pt, uint64_t va, struct walk *w);
+/* The same, always from the root, filling every dirs[] on the way. */
+bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w);
 
 /* Allocate n zeroed directory frames, all or none (map.c). */
 x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsigned n);
 /* Link the zeroed directory fresh below slot idx of dir; returns fresh (map.c). */
 uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, uint64_t fresh);
-/* Clear slot w->idx[layer] and free every directory that becomes empty above
- * it, up to (not including) the root; returns how many were freed (unmap.c). */
-unsigned x86pt_clear_and_reclaim(const struct x86pt *pt, const struct walk *w, unsigned layer);
+/* Clear slot w->idx[layer] (the walk to va) and free every directory that becomes empty above
+ * it, up to (not including) the root; returns how many were freed (unmap.c).
+ * w may come from the hint: the path above is walked again only if needed. */
+unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer);
 
 /* The walk to the page that starts exactly at va (unmap.c). */
-x86pt_status_t x86pt_find_mapping(const struct x86pt *pt, uint64_t va, struct walk *w);
+x86pt_status_t x86pt_find_mapping(struct x86pt *pt, uint64_t va, struct walk *w);
 
-/* Shared argument checks. */
-x86pt_status_t x86pt_check_vaddr(uint64_t va);
-x86pt_status_t x86pt_layer_for_size(uint64_t size, unsigned *layer);
+static inline x86pt_status_t check_vaddr(uint64_t va)
+{
+    if (!va_canonical(va))
+        return X86PT_E_NONCANONICAL;
+    if (va & (X86PT_PAGE_4K - 1))
+        return X86PT_E_MISALIGNED;
+    return X86PT_OK;
+}
+
+static inline x86pt_status_t layer_for_size(uint64_t size, unsigned *layer)
+{
+    for (unsigned l = 1; l < PT_LAYERS; l++) {
+        if (size == layer_size(l)) {
+            *layer = l;
+            return X86PT_OK;
+        }
+    }
+    return X86PT_E_BADSIZE;
+}
 
 #endif /* X86PT_PTMEM_H */

@@ -6,10 +6,15 @@
  */
 #include "ptmem.h"
 
-unsigned x86pt_clear_and_reclaim(const struct x86pt *pt, const struct walk *w, unsigned layer)
+unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
 {
     unsigned freed = 0;
     entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+    if (*used_count(pt, w->dirs[layer]) == 1 && layer > 0 && w->from_hint) {
+        /* The page table empties: learn the path above it, which the hinted
+         * walk skipped. The leaf is already gone, so this walk stops at it. */
+        x86pt_walk_from_root(pt, va, w);
+    }
     while (--*used_count(pt, w->dirs[layer]) == 0 && layer > 0) {
         /* The directory is all zeros again (every slot we cleared was written
          * 0, and the MMU sets A/D only in present entries): unlink, then free. */
@@ -19,13 +24,15 @@ unsigned x86pt_clear_and_reclaim(const struct x86pt *pt, const struct walk *w, u
         pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
         freed++;
     }
+    if (freed)
+        hint_clear(pt);
     return freed;
 }
 
 /* The walk to the page that starts exactly at va. */
-x86pt_status_t x86pt_find_mapping(const struct x86pt *pt, uint64_t va, struct walk *w)
+x86pt_status_t x86pt_find_mapping(struct x86pt *pt, uint64_t va, struct walk *w)
 {
-    x86pt_status_t st = x86pt_check_vaddr(va);
+    x86pt_status_t st = check_vaddr(va);
     if (st != X86PT_OK)
         return st;
     if (!x86pt_walk(pt, va, w) || (va & (layer_size(w->layer) - 1)) != 0)
@@ -48,7 +55,7 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
         removed->size = size;
         removed->flags = w.flags;
     }
-    unsigned freed = x86pt_clear_and_reclaim(pt, &w, w.layer);
+    unsigned freed = x86pt_clear_and_reclaim(pt, vaddr.va, &w, w.layer);
     if (flush) {
         flush->start = vaddr;
         flush->length = size;

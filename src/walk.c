@@ -1,36 +1,17 @@
 /* The page walk (hardware.rs: valid_pt_walk, as the library sees it) and resolve. */
 #include "ptmem.h"
 
-x86pt_status_t x86pt_check_vaddr(uint64_t va)
-{
-    if (!va_canonical(va))
-        return X86PT_E_NONCANONICAL;
-    if (va & (X86PT_PAGE_4K - 1))
-        return X86PT_E_MISALIGNED;
-    return X86PT_OK;
-}
-
-x86pt_status_t x86pt_layer_for_size(uint64_t size, unsigned *layer)
-{
-    for (unsigned l = 1; l < PT_LAYERS; l++) {
-        if (size == layer_size(l)) {
-            *layer = l;
-            return X86PT_OK;
-        }
-    }
-    return X86PT_E_BADSIZE;
-}
-
 /*
  *   47..39   38..30   29..21   20..12   11..0
  *   PML4     PDPT     PD       PT       offset in a 4 KiB page
  * The walk stops at the first empty entry or at a page.
  */
-bool x86pt_walk(const struct x86pt *pt, uint64_t va, struct walk *w)
+bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w)
 {
     uint64_t dir = pt->root.pa;
+    w->from_hint = false;
     unsigned flags = X86PT_FLAGS_ALL & ~X86PT_NO_EXECUTE;
-    for (unsigned layer = 0;; layer++) {
+    for (unsigned layer = 0; layer < PT_LAYERS; layer++) {
         unsigned idx = layer_index(va, layer);
         uint64_t e = entry_load(dir_at(pt, dir), idx);
         w->dirs[layer] = dir;
@@ -41,13 +22,35 @@ bool x86pt_walk(const struct x86pt *pt, uint64_t va, struct walk *w)
             return false;
         flags = flags_combine(flags, entry_flags(e));
         w->flags = flags;
-        if (entry_is_page(e, layer))
+        if (entry_is_page(e, layer)) {
+            if (layer == PT_LEAF_LAYER)
+                hint_set(pt, va, dir);
             return true;
+        }
         dir = entry_addr(e, layer);
     }
+    return false; /* unreachable: layer 3 entries are always pages */
 }
 
-x86pt_status_t x86pt_resolve(const struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out)
+/* From the hint, the flags of the directories above are known without reading
+ * them: the library only ever links directories with every permission. */
+bool x86pt_walk(struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    uint64_t dir;
+    if (!hint_lookup(pt, va, &dir))
+        return x86pt_walk_from_root(pt, va, w);
+    unsigned idx = layer_index(va, PT_LEAF_LAYER);
+    uint64_t e = entry_load(dir_at(pt, dir), idx);
+    w->dirs[PT_LEAF_LAYER] = dir;
+    w->idx[PT_LEAF_LAYER] = idx;
+    w->layer = PT_LEAF_LAYER;
+    w->entry = e;
+    w->flags = entry_flags(e);
+    w->from_hint = true;
+    return entry_present(e);
+}
+
+x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out)
 {
     if (!va_canonical(vaddr.va))
         return X86PT_E_NONCANONICAL;

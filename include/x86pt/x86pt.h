@@ -107,6 +107,7 @@ struct x86pt {
     x86pt_paddr_t root;
     uint64_t phys_limit; /* 1 << MAXPHYADDR width */
     unsigned maxphyaddr;
+    uint64_t walk_hint;  /* internal: the last page table walked through */
 };
 
 /* What the caller must invalidate after a mutating call, on every core that may
@@ -158,8 +159,14 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
 x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned flags,
                              struct x86pt_flush *flush);
 
-/* The mapping that contains vaddr. */
-x86pt_status_t x86pt_resolve(const struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out);
+/* The mapping that contains vaddr. Resolves may run concurrently with each
+ * other (they share the walk hint through single-word atomic accesses). */
+x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out);
+
+/* The handle remembers the last page table it walked through. If anything but
+ * this handle's own calls changes the tables (a debugger, a test editing
+ * entries, a checker restoring a snapshot), call this before the next call. */
+static inline void x86pt_forget_hint(struct x86pt *pt) { pt->walk_hint = 0; }
 
 /* Physical address of the root, for CR3. */
 static inline x86pt_paddr_t x86pt_root(const struct x86pt *pt) { return pt->root; }
