@@ -11,7 +11,7 @@ LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -mno-red-zon
 HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
 LDLIBS_HOST := $(SAN) -lm
 
-.PHONY: all test bench clean lib check-freestanding
+.PHONY: all test test-hosted test-all bench clean lib check-freestanding
 .SECONDARY:
 all: lib
 
@@ -44,14 +44,29 @@ $(BUILD)/sim/%.o: sim/%.c $(wildcard sim/*.h) include/x86pt/x86pt.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
 
+# TESTS: hosted test programs (also run under sanitizers and with clang).
+# SYSTEM_TESTS: programs that boot QEMU; run once, by `make test`.
 TESTS :=
+SYSTEM_TESTS :=
 BENCH_PROGS :=
 CLI_OBJS :=
 
 include $(wildcard */part.mk)
 
-test: check-freestanding $(TESTS)
+test: test-hosted $(SYSTEM_TESTS)
+	@set -e; for t in $(SYSTEM_TESTS); do echo "== $$t"; ./$$t; done
+
+test-hosted: check-freestanding $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; ./$$t; done
+
+# Everything CI runs: the full suite with the default compiler, the hosted
+# suite built with clang, and again under AddressSanitizer + UBSan.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-all:
+	$(MAKE) test
+	$(MAKE) test-hosted CC=clang BUILD=build-clang
+	$(MAKE) test-hosted SAN="$(SAN_FLAGS)" BUILD=build-san
+	@echo "test-all: gcc suite, clang suite and sanitizer suite passed"
 
 bench: $(BENCH_PROGS)
 	@set -e; for b in $(BENCH_PROGS); do ./$$b; done
