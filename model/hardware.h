@@ -158,7 +158,8 @@ struct hw_interp_diag {
     unsigned layer;     /* layer of the offending Directory entry */
     uint64_t entry_pa;  /* its physical address */
     uint64_t vaddr;     /* first virtual address it covers */
-    uint64_t target;    /* the directory address it points to */
+    uint64_t target;    /* the directory address it points to (or cr3) */
+    bool at_cr3;        /* the fault is cr3 itself, not an entry */
 };
 
 /* Compute the interpretation by walking the tree (every directory at most once). On any error
@@ -324,9 +325,9 @@ enum hw_step_status hw_step_TLBFill(const struct hw_consts *c, const struct hw_v
                                     struct hw_vars *s2);
 enum hw_step_status hw_step_TLBEvict(const struct hw_consts *c, const struct hw_vars *s1,
                                      struct hw_core core, uint64_t vaddr, struct hw_vars *s2);
-/* Sets A in every entry of the walk of vaddr and, on a write the combined flags allow
- * (writable, user), D in the leaf (SDM 4.8). Enabled when the walk reaches a page. The
- * interpretation never changes (A and D are not part of it). */
+/* Sets A in every entry of the walk of vaddr and, on a write, D in the leaf (SDM 4.8; any
+ * write, as a supervisor write with CR0.WP = 0 may hit a read-only page). Enabled when the walk
+ * reaches a page. The interpretation never changes (A and D are not part of it). */
 enum hw_step_status hw_step_AccessedDirty(const struct hw_consts *c, const struct hw_vars *s1,
                                           uint64_t vaddr, bool is_write, struct hw_vars *s2);
 
