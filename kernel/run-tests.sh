@@ -1,0 +1,52 @@
+#!/bin/sh
+# Boots each kernel test under QEMU (TCG) and checks its exit status. A test
+# passes only if the kernel wrote EXIT_PASS to isa-debug-exit (status 33):
+# a hang (killed by the timeout), a triple fault (-no-reboot exits 0) or a
+# failed check all count as failures. Logs go to build/kernel/logs/.
+dir=$(cd "$(dirname "$0")" && pwd)
+img="$dir/x86pt-kernel.elf32"
+logs="$dir/logs"
+mkdir -p "$logs"
+QEMU=${QEMU:-qemu-system-x86_64}
+TIMEOUT=${KERNEL_TIMEOUT:-30}
+passed=0
+failed=0
+
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+    echo "kernel: $QEMU not found (Debian package qemu-system-x86)"
+    echo "kernel: 0 passed, 1 failed"
+    exit 1
+fi
+
+# boot NAME CPU-OPTIONS APPEND [EXTRA-QEMU-ARGS...]
+boot() {
+    name=$1 cpu=$2 append=$3
+    shift 3
+    start=$(date +%s.%N)
+    timeout -k 5 "$TIMEOUT" "$QEMU" -machine pc -accel tcg -cpu "$cpu" -smp 4 -m 2048 \
+        -display none -monitor none -serial stdio -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=4 \
+        -kernel "$img" -append "$append" "$@" >"$logs/$name.log" 2>&1
+    status=$?
+    secs=$(awk "BEGIN { print $(date +%s.%N) - $start }")
+    grep -E '^(shootdown-stress|mmu-oracle|FAIL|PANIC)' "$logs/$name.log" | sed "s/^/  $name: /"
+    if [ "$status" -eq 33 ]; then
+        passed=$((passed + 1))
+        printf 'kernel test %-10s PASS (%.2fs)\n' "$name" "$secs"
+    else
+        failed=$((failed + 1))
+        case $status in
+        124|137) why="timed out after ${TIMEOUT}s" ;;
+        0) why="no exit code (triple fault?)" ;;
+        *) why="exit status $status" ;;
+        esac
+        printf 'kernel test %-10s FAIL: %s (%.2fs), log %s\n' "$name" "$why" "$secs" "$logs/$name.log"
+        tail -n 20 "$logs/$name.log" | sed 's/^/    /'
+    fi
+}
+
+boot basic max "test=basic cpus=4"
+boot faults max "test=faults cpus=4"
+
+echo "kernel: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
