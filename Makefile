@@ -11,7 +11,7 @@ LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -mno-red-zon
 HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
 LDLIBS_HOST := $(SAN) -lm
 
-.PHONY: all test test-hosted test-all bench clean lib check-freestanding
+.PHONY: all test test-hosted test-all check-main bench clean lib check-freestanding
 .SECONDARY:
 all: lib
 
@@ -68,6 +68,10 @@ test-all:
 	$(MAKE) test-hosted CC=clang BUILD=build-clang
 	$(MAKE) test-hosted SAN="$(SAN_FLAGS)" BUILD=build-san
 	@echo "test-all: gcc suite, clang suite and sanitizer suite passed"
+
+# The main job: the refinement checker on its default configuration.
+check-main: $(BUILD)/x86pt
+	./$(BUILD)/x86pt check
 
 bench: $(BENCH_PROGS)
 	@set -e; for b in $(BENCH_PROGS); do ./$$b; done
