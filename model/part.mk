@@ -2,6 +2,7 @@
 # refinement checker of issue 5 land in the same archive) and its tests and benchmark.
 # The model itself includes only model/ headers; only its tests and benchmark use the library.
 MODEL_SRCS := $(wildcard model/*.c)
+MODEL_HW_SRCS := model/hardware.c $(wildcard model/hw_*.c)
 MODEL_OBJS := $(MODEL_SRCS:model/%.c=$(BUILD)/model/%.o)
 MODEL_LIB  := $(BUILD)/libmodel.a
 MODEL_CFLAGS := $(HOST_CFLAGS) -Imodel
@@ -37,8 +38,8 @@ $(BUILD)/model/bench/bench_model: $(BUILD)/model/bench/bench_model.o $(MODEL_LIB
 BENCH_PROGS += $(BUILD)/model/bench/bench_model
 
 # libFuzzer target (optional, clang only): make fuzz-model
-$(BUILD)/model/fuzz_interp: model/fuzz/fuzz_interp.c $(MODEL_SRCS) $(wildcard model/*.h)
+$(BUILD)/model/fuzz_interp: model/fuzz/fuzz_interp.c $(MODEL_HW_SRCS) model/tests/hw_fuzz_check.h $(wildcard model/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=fuzzer,address,undefined -Imodel -o $@ model/fuzz/fuzz_interp.c $(MODEL_SRCS)
+	clang -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=fuzzer,address,undefined -Imodel -o $@ model/fuzz/fuzz_interp.c $(MODEL_HW_SRCS)
 .PHONY: fuzz-model
 fuzz-model: $(BUILD)/model/fuzz_interp
