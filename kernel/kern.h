@@ -135,6 +135,10 @@ void os_unmap_finish(const struct x86pt_flush *flush);
 void kernel_lock(void);
 void kernel_unlock(void);
 
+/* ---- command line (main.c): "test=<name> cpus=<n> ..." ---- */
+bool cmdline_get(const char *key, char *buf, size_t len);
+uint64_t cmdline_num(const char *key, uint64_t def);
+
 /* ---- tests ---- */
 bool test_basic(void);
 bool test_faults(void);

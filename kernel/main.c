@@ -15,7 +15,7 @@ struct mb_info {
 static const char *cmdline = "";
 
 /* The value of "key=" in the command line, copied to buf. */
-static bool cmdline_get(const char *key, char *buf, size_t len)
+bool cmdline_get(const char *key, char *buf, size_t len)
 {
     for (const char *p = cmdline; *p;) {
         while (*p == ' ')
@@ -34,6 +34,18 @@ static bool cmdline_get(const char *key, char *buf, size_t len)
             p++;
     }
     return false;
+}
+
+/* A decimal "key=<n>" of the command line, or def. */
+uint64_t cmdline_num(const char *key, uint64_t def)
+{
+    char buf[24];
+    if (!cmdline_get(key, buf, sizeof buf) || !buf[0])
+        return def;
+    uint64_t v = 0;
+    for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    return v;
 }
 
 static const struct {
