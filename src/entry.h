@@ -24,9 +24,13 @@
 #define ENTRY_P (UINT64_C(1) << 0)
 #define ENTRY_RW (UINT64_C(1) << 1)
 #define ENTRY_US (UINT64_C(1) << 2)
+#define ENTRY_PWT (UINT64_C(1) << 3)
+#define ENTRY_PCD (UINT64_C(1) << 4)
 #define ENTRY_A (UINT64_C(1) << 5)
 #define ENTRY_D (UINT64_C(1) << 6)
 #define ENTRY_PS (UINT64_C(1) << 7)   /* layers 1 and 2; bit 7 is PAT at layer 3 */
+#define ENTRY_G (UINT64_C(1) << 8)
+#define ENTRY_HUGE_PAT (UINT64_C(1) << 12) /* PAT of a 2 MiB / 1 GiB page */
 #define ENTRY_XD (UINT64_C(1) << 63)
 #define ENTRY_PERMS (ENTRY_RW | ENTRY_US | ENTRY_XD)
 /* Directories are most permissive; restrictions live in the leaf (spec GUIDE). */

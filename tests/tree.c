@@ -93,3 +93,21 @@ struct tree_report tree_scan(const struct sim_phys *s, uint64_t root, unsigned m
     free(sc.seen);
     return sc.rep;
 }
+
+bool tree_translate(const struct sim_phys *s, uint64_t root, uint64_t va, uint64_t *pa)
+{
+    static const unsigned shift[4] = {39, 30, 21, 12};
+    uint64_t dir = root;
+    for (unsigned level = 0; level < 4; level++) {
+        uint64_t v = ((const uint64_t *)(s->mem + dir))[(va >> shift[level]) & 511];
+        if (!(v & P))
+            return false;
+        if (level == 3 || (level > 0 && (v & BIT7))) {
+            uint64_t size = 1ull << shift[level];
+            *pa = (v & 0x000ffffffffff000ull & ~(size - 1)) + (va & (size - 1));
+            return true;
+        }
+        dir = v & 0x000ffffffffff000ull;
+    }
+    return false;
+}

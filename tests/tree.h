@@ -19,4 +19,9 @@ struct tree_report {
  * directory is reached twice. */
 struct tree_report tree_scan(const struct sim_phys *s, uint64_t root, unsigned maxphyaddr, struct refmap *out);
 
+
+
+/* Translate one address by walking the raw tree (no flags): true and *pa if
+ * mapped. Independent of src/, like tree_scan. */
+bool tree_translate(const struct sim_phys *s, uint64_t root, uint64_t va, uint64_t *pa);
 #endif

@@ -163,6 +163,41 @@ x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned fla
  * other (they share the walk hint through single-word atomic accesses). */
 x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out);
 
+/*
+ * Range operations. A range is [vaddr, vaddr + length): length a multiple of
+ * 4 KiB (0 does nothing), not crossing the canonical hole. Each fills one
+ * flush report; above X86PT_FLUSH_ALL_PAGES pages it sets flush_all (cheaper
+ * than that many invlpg, the ceiling Linux uses).
+ */
+#define X86PT_FLUSH_ALL_PAGES 33u
+
+enum x86pt_page_policy {
+    X86PT_LARGEST_FIT = 0, /* the largest page that fits the alignment of both addresses */
+    X86PT_ONLY_4K,
+    X86PT_ONLY_2M,         /* both addresses and length must be 2 MiB-aligned */
+    X86PT_ONLY_1G,
+};
+
+enum x86pt_straddle {
+    X86PT_STRADDLE_FAIL = 0, /* a huge page straddling an end is an error */
+    X86PT_STRADDLE_SPLIT,    /* split it into smaller pages of the same frames first */
+};
+
+/* Map the whole range, all or nothing: on an overlap or an allocation failure
+ * anywhere the table is exactly as before and no frame is leaked. */
+x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t length,
+                               unsigned flags, enum x86pt_page_policy policy, struct x86pt_flush *flush);
+
+/* Remove every mapping inside the range (holes are fine); every directory
+ * that empties is freed once. A huge page straddling an end: X86PT_E_STRADDLE,
+ * or split first (may need directories: X86PT_E_NOMEM with nothing changed). */
+x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
+                                 enum x86pt_straddle straddle, struct x86pt_flush *flush);
+
+/* Set the permissions of every mapping inside the range, same straddle rule. */
+x86pt_status_t x86pt_protect_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, unsigned flags,
+                                   enum x86pt_straddle straddle, struct x86pt_flush *flush);
+
 /* The handle remembers the last page table it walked through. If anything but
  * this handle's own calls changes the tables (a debugger, a test editing
  * entries, a checker restoring a snapshot), call this before the next call. */

@@ -1,0 +1,190 @@
+/*
+ * unmap_range and protect_range: visit every page inside a range. A huge page
+ * straddling an end is refused, or split first: a new directory is filled with
+ * the same frames in pages of the next size (unreachable, so the view does not
+ * change), then one store swaps it in for the huge page — every address keeps
+ * its translation through that store. Like map_range: pass 1 reads only (finds
+ * straddles, counts the directories splits need), then the pool is allocated,
+ * then pass 2 writes. Recursion over the layers is bounded by 4.
+ */
+#include "range.h"
+
+enum range_action { UNMAP, PROTECT };
+
+struct range_op {
+    struct range r;
+    enum range_action action;
+    uint64_t perms;         /* PROTECT: the new permission bits */
+    bool split;
+    uint64_t needed;
+    struct dir_pool pool;
+    uint64_t touched_first; /* what the flush must cover: the range, widened */
+    uint64_t touched_last;  /* to every split page */
+    unsigned dirs_freed;
+};
+
+/* Does the part [part, part + size) of a page contain an end of the range
+ * without lying inside it? */
+static bool part_straddles(const struct range *r, uint64_t page, uint64_t page_size, uint64_t part, uint64_t size)
+{
+    return part - page < page_size && !range_covers(r, part, size);
+}
+
+/* Directories needed to split the page of this layer at s until no page
+ * straddles an end of the range: one, plus those of its parts that hold an
+ * end. 4 KiB parts never straddle: the range is 4 KiB-aligned. */
+static uint64_t split_cost(const struct range *r, uint64_t s, unsigned layer)
+{
+    unsigned sub_layer = layer + 1;
+    uint64_t cost = 1, sub = layer_size(sub_layer);
+    if (sub_layer == PT_LEAF_LAYER)
+        return cost;
+    uint64_t first_part = r->first & ~(sub - 1), last_part = r->last & ~(sub - 1);
+    if (part_straddles(r, s, layer_size(layer), first_part, sub))
+        cost += split_cost(r, first_part, sub_layer);
+    if (last_part != first_part && part_straddles(r, s, layer_size(layer), last_part, sub))
+        cost += split_cost(r, last_part, sub_layer);
+    return cost;
+}
+
+static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer,
+                                uint64_t base)
+{
+    const uint64_t *d = dir_at(pt, dir);
+    unsigned lo, hi;
+    range_slots(&op->r, base, layer, &lo, &hi);
+    for (unsigned i = lo; i <= hi; i++) {
+        uint64_t s = base + ((uint64_t)i << layer_shift(layer));
+        uint64_t e = entry_load(d, i);
+        if (!entry_present(e))
+            continue;
+        if (!entry_is_page(e, layer)) {
+            x86pt_status_t st = check_dir(pt, op, entry_addr(e, layer), layer + 1, s);
+            if (st != X86PT_OK)
+                return st;
+        } else if (!range_covers(&op->r, s, layer_size(layer))) {
+            if (!op->split)
+                return X86PT_E_STRADDLE;
+            op->needed += split_cost(&op->r, s, layer);
+        }
+    }
+    return X86PT_OK;
+}
+
+/* The entry for part j of a huge page e of this layer, one layer down: the same
+ * frames, permissions, caching, A/D and global bits (PAT moves to bit 7 in a
+ * 4 KiB entry). */
+static uint64_t split_part(uint64_t e, unsigned layer, unsigned j)
+{
+    uint64_t keep = e & (ENTRY_PERMS | ENTRY_PWT | ENTRY_PCD | ENTRY_A | ENTRY_D | ENTRY_G);
+    uint64_t part = entry_addr(e, layer) + (uint64_t)j * layer_size(layer + 1);
+    uint64_t pat = (e & ENTRY_HUGE_PAT) ? (layer + 1 == PT_LEAF_LAYER ? ENTRY_PS : ENTRY_HUGE_PAT) : 0;
+    return part | ENTRY_P | keep | pat | (layer + 1 == PT_LEAF_LAYER ? 0 : ENTRY_PS);
+}
+
+/* Replace the huge page in slot i of dir by a directory of its parts; returns
+ * the directory. Compare-exchange: should the MMU set A/D in the huge page
+ * meanwhile, the parts are made again from the new value. */
+static uint64_t split_page(const struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned i, unsigned layer)
+{
+    uint64_t *slot = &dir_at(pt, dir)[i];
+    uint64_t child = x86pt_pool_take(pt, &op->pool);
+    uint64_t *c = dir_at(pt, child);
+    uint64_t old = entry_load(slot, 0);
+    do {
+        for (unsigned j = 0; j < PT_ENTRIES; j++)
+            c[j] = split_part(old, layer, j);
+    } while (!__atomic_compare_exchange_n(slot, &old, dir_entry_encode(child), false, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    if (pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir + 8u * i), dir_entry_encode(child));
+    *used_count(pt, child) = PT_ENTRIES;
+    return child;
+}
+
+static void widen_touched(struct range_op *op, uint64_t s, uint64_t size)
+{
+    if (s < op->touched_first)
+        op->touched_first = s;
+    if (s + (size - 1) > op->touched_last)
+        op->touched_last = s + (size - 1);
+}
+
+/* Pass 2: cannot fail. For UNMAP, a directory that empties is unlinked, then
+ * freed, once. */
+static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer, uint64_t base)
+{
+    uint64_t *d = dir_at(pt, dir);
+    unsigned lo, hi;
+    range_slots(&op->r, base, layer, &lo, &hi);
+    for (unsigned i = lo; i <= hi; i++) {
+        uint64_t s = base + ((uint64_t)i << layer_shift(layer)), size = layer_size(layer);
+        uint64_t e = entry_load(d, i);
+        if (!entry_present(e))
+            continue;
+        if (entry_is_page(e, layer) && range_covers(&op->r, s, size)) {
+            if (op->action == PROTECT) {
+                entry_store_perms(pt, dir, i, op->perms);
+            } else {
+                entry_store(pt, dir, d, i, 0);
+                *used_count(pt, dir) -= 1;
+            }
+            continue;
+        }
+        uint64_t child;
+        if (entry_is_page(e, layer)) {
+            widen_touched(op, s, size);
+            child = split_page(pt, op, dir, i, layer);
+        } else {
+            child = entry_addr(e, layer);
+        }
+        apply_dir(pt, op, child, layer + 1, s);
+        if (*used_count(pt, child) == 0) {
+            entry_store(pt, dir, d, i, 0);
+            *used_count(pt, dir) -= 1;
+            pt->mem.free_frame(pt->mem.ctx, x86pt_pa(child));
+            op->dirs_freed++;
+        }
+    }
+}
+
+static x86pt_status_t range_apply(struct x86pt *pt, struct range_op *op, uint64_t va, uint64_t length,
+                                  struct x86pt_flush *flush)
+{
+    flush_none(flush);
+    x86pt_status_t st = range_init(&op->r, va, length);
+    if (st != X86PT_OK || length == 0)
+        return st;
+    if ((st = check_dir(pt, op, pt->root.pa, 0, 0)) != X86PT_OK)
+        return st;
+    if ((st = x86pt_pool_fill(pt, &op->pool, op->needed)) != X86PT_OK)
+        return st;
+    op->touched_first = op->r.first;
+    op->touched_last = op->r.last;
+    apply_dir(pt, op, pt->root.pa, 0, 0);
+    x86pt_pool_drain(pt, &op->pool); /* empty unless a count was wrong */
+    if (op->dirs_freed)
+        hint_clear(pt);
+    range_flush(flush, op->touched_first, op->touched_last, op->dirs_freed);
+    return X86PT_OK;
+}
+
+x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
+                                 enum x86pt_straddle straddle, struct x86pt_flush *flush)
+{
+    struct range_op op = {.action = UNMAP, .split = straddle == X86PT_STRADDLE_SPLIT};
+    if (straddle != X86PT_STRADDLE_FAIL && straddle != X86PT_STRADDLE_SPLIT)
+        return flush_none(flush), X86PT_E_INVAL;
+    return range_apply(pt, &op, vaddr.va, length, flush);
+}
+
+x86pt_status_t x86pt_protect_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, unsigned flags,
+                                   enum x86pt_straddle straddle, struct x86pt_flush *flush)
+{
+    struct range_op op = {.action = PROTECT, .perms = perms_encode(flags), .split = straddle == X86PT_STRADDLE_SPLIT};
+    if (straddle != X86PT_STRADDLE_FAIL && straddle != X86PT_STRADDLE_SPLIT)
+        return flush_none(flush), X86PT_E_INVAL;
+    if (flags & ~(unsigned)X86PT_FLAGS_ALL)
+        return flush_none(flush), X86PT_E_BADFLAGS;
+    return range_apply(pt, &op, vaddr.va, length, flush);
+}
