@@ -26,6 +26,7 @@ struct sim_phys {
     uint64_t alloc_calls;  /* calls to alloc, failed ones included */
     uint64_t fail_at;      /* alloc call number (alloc_calls after it) that fails; 0 = never */
     bool scribble;         /* fill allocated frames with 0xA5 to catch missing zeroing */
+    bool trust_frees;      /* skip the zero check on free (benchmarks) */
     uint64_t bad_frees;    /* frees of frames not allocated, or not zeroed */
 };
 

@@ -50,6 +50,8 @@ static uint64_t split_cost(const struct range *r, uint64_t s, unsigned layer)
 static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer,
                                 uint64_t base)
 {
+    if (layer == PT_LEAF_LAYER)
+        return X86PT_OK; /* 4 KiB pages never straddle a 4 KiB-aligned range */
     const uint64_t *d = dir_at(pt, dir);
     unsigned lo, hi;
     range_slots(&op->r, base, layer, &lo, &hi);
@@ -117,6 +119,17 @@ static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsig
     uint64_t *d = dir_at(pt, dir);
     unsigned lo, hi;
     range_slots(&op->r, base, layer, &lo, &hi);
+    if (layer == PT_LEAF_LAYER && op->action == UNMAP) { /* the hot loop: 4 KiB pages lie inside */
+        unsigned removed = 0;
+        for (unsigned i = lo; i <= hi; i++) {
+            if (entry_present(entry_load(d, i))) {
+                entry_store(pt, dir, d, i, 0);
+                removed++;
+            }
+        }
+        *used_count(pt, dir) -= (uint16_t)removed;
+        return;
+    }
     for (unsigned i = lo; i <= hi; i++) {
         uint64_t s = base + ((uint64_t)i << layer_shift(layer)), size = layer_size(layer);
         uint64_t e = entry_load(d, i);
