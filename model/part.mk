@@ -28,6 +28,9 @@ $(BUILD)/model/tests/%.o: model/tests/%.c $(wildcard model/*.h model/tests/*.h) 
 $(BUILD)/model/tests/test_%: $(BUILD)/model/tests/test_%.o $(MODEL_LIB) $(SIM_OBJS) $(LIB)
 	$(CC) $(SAN) -o $@ $^ -lcmocka $(LDLIBS_HOST)
 TESTS += $(MODEL_TESTS)
+# The dump test runs the x86pt binary (tools/part.mk).
+$(BUILD)/model/tests/test_hw_dump.o: MODEL_CFLAGS += -DX86PT_BIN='"$(BUILD)/x86pt"'
+$(BUILD)/model/tests/test_hw_dump: | $(BUILD)/x86pt
 
 # Benchmark: walk and interp_1m.
 $(BUILD)/model/bench/bench_model.o: model/bench/bench_model.c $(wildcard model/*.h) sim/physmem.h include/x86pt/x86pt.h
