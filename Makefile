@@ -29,14 +29,18 @@ $(LIB): $(LIB_OBJS)
 
 lib: $(LIB)
 
-# The archive may need nothing beyond what a freestanding compiler itself emits.
+# The archive may need nothing beyond what a freestanding compiler itself emits,
+# and holds no global state.
 check-freestanding: $(LIB)
 	@nm -u $(LIB) | awk 'NF==2 {print $$2}' | sort -u > $(BUILD)/lib-undefined.txt; \
 	nm --defined-only $(LIB) | awk 'NF==3 {print $$3}' | sort -u > $(BUILD)/lib-defined.txt; \
 	needs=$$(comm -23 $(BUILD)/lib-undefined.txt $(BUILD)/lib-defined.txt | tr '\n' ' '); \
 	extra=$$(echo $$needs | tr ' ' '\n' | grep -v -x -E 'memset|memcpy|' || true); \
 	if [ -n "$$extra" ]; then echo "libx86pt needs symbols beyond memset/memcpy: $$extra"; exit 1; fi; \
-	echo "check-freestanding: libx86pt.a needs only: $${needs:-nothing}"
+	echo "check-freestanding: libx86pt.a needs only: $${needs:-nothing}"; \
+	state=$$(size -t $(LIB) | tail -1 | awk '{print $$2 + $$3}'); \
+	if [ "$$state" != 0 ]; then echo "libx86pt has $$state bytes of global state (.data/.bss)"; exit 1; fi; \
+	echo "check-freestanding: no global state (.data + .bss = 0 bytes)"
 
 # Hosted simulated physical memory (tests, model glue, checker).
 SIM_OBJS := $(patsubst sim/%.c,$(BUILD)/sim/%.o,$(wildcard sim/*.c))
