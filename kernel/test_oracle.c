@@ -24,6 +24,8 @@ static const char *kind_name[ORACLE_NKINDS] = {
     "kernel read", "kernel write", "kernel fetch", "user read", "user write", "user fetch",
 };
 
+static bool pa_fillable(uint64_t pa) { return pa >= SCRATCH_PA && pa + 8 <= SCRATCH_END; }
+
 static struct {
     uint64_t walks, disagreements, rsvd_no_p, spec_mbz, printed;
     uint64_t ok, not_present, protection, reserved, data_checked;
@@ -48,8 +50,6 @@ static void tally(uint16_t err, unsigned k, uint64_t pa)
 struct outcome {
     uint64_t r, value;
 };
-
-static bool pa_fillable(uint64_t pa) { return pa >= SCRATCH_PA && pa + 8 <= SCRATCH_END; }
 
 /* Does the outcome match a prediction (err, pa)? */
 static bool matches(unsigned k, uint16_t err, uint64_t pa, uint64_t tag, const struct outcome *o)
