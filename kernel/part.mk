@@ -41,4 +41,5 @@ $(BUILD)/kernel/run-tests: kernel/run-tests.sh $(KERNEL_IMG) $(KERNEL_ORACLE_GEN
 
 .PHONY: kernel
 kernel: $(KERNEL_IMG)
-TESTS += $(BUILD)/kernel/run-tests
+# Boots QEMU: run once by `make test`, not again under clang or sanitizers.
+SYSTEM_TESTS += $(BUILD)/kernel/run-tests
