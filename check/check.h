@@ -1,0 +1,107 @@
+/*
+ * `x86pt check`: the refinement checker's driver. A configuration (machine, threads, the
+ * workload's sets of virtual addresses, frames and sizes), a random mode (seeded, reproducible,
+ * shardable), an exhaustive mode (breadth-first over every interleaving, states deduplicated by
+ * hash), traces of violations, and the mutant runner.
+ */
+#ifndef X86PT_CHECK_CHECK_H
+#define X86PT_CHECK_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "os_refinement.h"
+
+#define CHECK_MAX_SET 32u
+
+struct check_config {
+    unsigned nodes, cores, threads;  /* NUMA nodes, cores per node, threads (pinned round robin) */
+    uint64_t steps;                  /* random: steps per run */
+    uint64_t runs;                   /* random: number of runs (seeds seed .. seed + runs - 1) */
+    uint64_t seed;
+    unsigned shard_i, shard_n;       /* this process does the runs k with k % shard_n == shard_i */
+    uint64_t vaddrs[CHECK_MAX_SET];
+    unsigned nvaddrs;
+    uint64_t frames[CHECK_MAX_SET];
+    unsigned nframes;
+    uint64_t sizes[3];
+    unsigned nsizes;
+    bool protect;                    /* include protect operations */
+    bool ad;                         /* include the hardware's A/D step */
+    bool ad_check;                   /* run every operation twice for A/D independence */
+    uint64_t phys_mem_size;          /* bytes of user memory */
+    unsigned pt_frames;              /* frames of page-table memory */
+    unsigned maxphyaddr;
+    bool progress;                   /* progress bar on stderr (only if a TTY) */
+    /* exhaustive */
+    uint64_t max_states, max_depth;
+    bool quiet;
+};
+
+void check_config_default(struct check_config *cfg);
+/* The small exhaustive configuration: 2 cores, 2 threads, 2 vaddrs, 2 sizes. */
+void check_config_small(struct check_config *cfg);
+/* Fill os constants (ULT2core round robin). */
+void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl);
+
+/* Counters of a run, summed over runs and shards. */
+struct check_stats {
+    uint64_t runs, steps, violations;
+    uint64_t by_step[OS_STEP_KIND_COUNT];
+    uint64_t ops_ok[3], ops_err[3];  /* map, unmap, protect: completed Ok / Err */
+    uint64_t page_faults, shootdowns, tlb_fills, tlb_evicts, ad_updates, stores, loads;
+    uint64_t skipped_unsound, stuck;
+    double seconds;
+};
+
+/* One checked step as the trace shows it. */
+struct trace_step {
+    struct os_step st;
+};
+
+struct trace {
+    struct trace_step *v;
+    size_t n, cap;
+};
+bool trace_push(struct trace *t, const struct os_step *st);
+void trace_free(struct trace *t);
+
+/* A violation: the trace from the initial state, which check failed and why. */
+struct violation {
+    bool found;
+    enum os_check check;
+    char why[512];
+    struct trace trace;
+    uint64_t seed;
+};
+
+/* Replay steps from the initial state; true if a violation occurs (filled in v, with the
+ * steps actually taken). Disabled steps are skipped. */
+bool check_replay(const struct check_config *cfg, const struct os_step *steps, size_t n, struct violation *v);
+/* Shrink v's trace (greedy removal of chunks) within a time budget. */
+void check_minimize(const struct check_config *cfg, struct violation *v, double budget_s);
+/* One readable line per step, the failing check last. */
+void check_print_trace(FILE *f, const struct check_config *cfg, const struct violation *v);
+
+/* Random mode: all runs of this shard. Returns 0 (refinement holds) or 1 (violation). */
+int check_random(const struct check_config *cfg, struct check_stats *stats, struct violation *v);
+/* One random run (seed); used by check_random and the benchmark. */
+bool check_random_run(const struct check_config *cfg, uint64_t seed, struct check_stats *stats,
+                      struct violation *v);
+void check_print_summary(FILE *f, const struct check_stats *s, bool violation);
+/* "summary: k=v ..." line for combining shards, and its parser. */
+void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s);
+bool check_parse_shard_line(const char *line, struct check_stats *s);
+
+/* Exhaustive mode. Returns 0 / 1 as check_random; *states, *complete for the report. */
+int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *complete,
+                     struct violation *v, double *seconds);
+
+/* Mutants: build and run each (check/mutants.def). */
+int check_mutants(const char *self, const struct check_config *cfg);
+
+/* `x86pt check ...` */
+int check_main(int argc, char **argv);
+
+#endif /* X86PT_CHECK_CHECK_H */

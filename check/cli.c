@@ -1,0 +1,185 @@
+/*
+ * `x86pt check` command line:
+ *   x86pt check [random] [options]      random mode (the default: the main job)
+ *   x86pt check exhaustive [options]    breadth-first over all interleavings (default: --small)
+ *   x86pt check combine FILE...         sum the `shard:` lines of shard outputs
+ *   x86pt check --mutants               build and check every mutant of check/mutants.def
+ * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
+ *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
+ *          --no-protect --no-ad --no-ad-check --max-states N --max-depth N --small --no-progress
+ */
+#include "check.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t num(const char *s)
+{
+    char *end;
+    uint64_t v = strtoull(s, &end, 0);
+    if (*end == 'k' || *end == 'K')
+        v <<= 10;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20;
+    else if (*end == 'g' || *end == 'G')
+        v <<= 30;
+    return v;
+}
+
+static unsigned list(const char *s, uint64_t *out, unsigned cap)
+{
+    unsigned n = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save, *t = strtok_r(buf, ",", &save); t && n < cap; t = strtok_r(NULL, ",", &save))
+        out[n++] = num(t);
+    return n;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
+                    "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
+                    "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N\n"
+                    "  --no-protect --no-ad --no-ad-check --max-states N --max-depth N --small --no-progress\n");
+    return 2;
+}
+
+static int combine(int argc, char **argv)
+{
+    struct check_stats s;
+    memset(&s, 0, sizeof s);
+    unsigned shards = 0;
+    for (int i = 0; i < argc; i++) {
+        FILE *f = strcmp(argv[i], "-") ? fopen(argv[i], "r") : stdin;
+        char line[2048];
+        if (!f) {
+            fprintf(stderr, "x86pt check combine: cannot open %s\n", argv[i]);
+            return 2;
+        }
+        while (fgets(line, sizeof line, f))
+            if (check_parse_shard_line(line, &s))
+                shards++;
+        if (f != stdin)
+            fclose(f);
+    }
+    printf("shards: %u\n", shards);
+    check_print_summary(stdout, &s, s.violations > 0);
+    return s.violations ? 1 : 0;
+}
+
+static int run_exhaustive(const struct check_config *cfg)
+{
+    uint64_t states;
+    bool complete;
+    double secs;
+    struct violation v;
+    int rc = check_exhaustive(cfg, &states, &complete, &v, &secs);
+    if (rc == 2) {
+        fprintf(stderr, "x86pt check: out of memory\n");
+        return 2;
+    }
+    if (v.found)
+        check_print_trace(stdout, cfg, &v);
+    printf("exhaustive: %" PRIu64 " states, %.2f s, %s\n", states, secs, complete ? "complete" : "bounded");
+    printf("verdict: %s\n", v.found ? "VIOLATION" : "refinement holds");
+    printf("checked %" PRIu64 " steps at %.0f steps/s\n", states, secs > 0 ? (double)states / secs : 0.0);
+    trace_free(&v.trace);
+    return v.found ? 1 : 0;
+}
+
+int check_main(int argc, char **argv)
+{
+    struct check_config cfg;
+    enum { RANDOM, EXHAUSTIVE, MUTANTS } mode = RANDOM;
+    int i = 1;
+    check_config_default(&cfg);
+    if (i < argc && !strcmp(argv[i], "combine"))
+        return argc > 2 ? combine(argc - 2, argv + 2) : usage();
+    if (i < argc && !strcmp(argv[i], "random"))
+        i++;
+    else if (i < argc && !strcmp(argv[i], "exhaustive")) {
+        mode = EXHAUSTIVE;
+        check_config_small(&cfg);
+        i++;
+    }
+    for (; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp(a, name) && v && (i++, 1))
+        if (!strcmp(a, "--mutants"))
+            mode = MUTANTS;
+        else if (!strcmp(a, "--small"))
+            check_config_small(&cfg);
+        else if (!strcmp(a, "--no-protect"))
+            cfg.protect = false;
+        else if (!strcmp(a, "--protect"))
+            cfg.protect = true;
+        else if (!strcmp(a, "--no-ad"))
+            cfg.ad = false;
+        else if (!strcmp(a, "--ad"))
+            cfg.ad = true;
+        else if (!strcmp(a, "--no-ad-check"))
+            cfg.ad_check = false;
+        else if (!strcmp(a, "--no-progress"))
+            cfg.progress = false;
+        else if (OPT("--nodes"))
+            cfg.nodes = (unsigned)num(v);
+        else if (OPT("--cores"))
+            cfg.cores = (unsigned)num(v);
+        else if (OPT("--threads"))
+            cfg.threads = (unsigned)num(v);
+        else if (OPT("--steps"))
+            cfg.steps = num(v);
+        else if (OPT("--runs"))
+            cfg.runs = num(v);
+        else if (OPT("--seed"))
+            cfg.seed = num(v);
+        else if (OPT("--phys"))
+            cfg.phys_mem_size = num(v);
+        else if (OPT("--pt-frames"))
+            cfg.pt_frames = (unsigned)num(v);
+        else if (OPT("--max-states"))
+            cfg.max_states = num(v);
+        else if (OPT("--max-depth"))
+            cfg.max_depth = num(v);
+        else if (OPT("--vaddrs"))
+            cfg.nvaddrs = list(v, cfg.vaddrs, CHECK_MAX_SET);
+        else if (OPT("--frames"))
+            cfg.nframes = list(v, cfg.frames, CHECK_MAX_SET);
+        else if (OPT("--sizes"))
+            cfg.nsizes = list(v, cfg.sizes, 3);
+        else if (OPT("--shard")) {
+            if (sscanf(v, "%u/%u", &cfg.shard_i, &cfg.shard_n) != 2 || !cfg.shard_n || cfg.shard_i >= cfg.shard_n)
+                return usage();
+        } else
+            return usage();
+#undef OPT
+    }
+    if (!cfg.nodes || !cfg.cores || !cfg.threads || cfg.threads > HL_MAX_THREADS ||
+        cfg.nodes * cfg.cores > OS_MAX_CORES || !cfg.nvaddrs || !cfg.nframes || !cfg.nsizes ||
+        cfg.pt_frames < 4 || cfg.pt_frames > OS_PT_FRAMES_MAX || cfg.phys_mem_size % 4096)
+        return usage();
+    if (mode == MUTANTS)
+        return check_mutants(argv[0], &cfg);
+    if (mode == EXHAUSTIVE)
+        return run_exhaustive(&cfg);
+
+    struct check_stats stats;
+    struct violation v;
+    memset(&stats, 0, sizeof stats);
+    printf("x86pt check: %u NUMA nodes x %u cores, %u threads, %" PRIu64 " steps x %" PRIu64
+           " runs (shard %u/%u), seed %" PRIu64 "\n",
+           cfg.nodes, cfg.cores, cfg.threads, cfg.steps, cfg.runs, cfg.shard_i, cfg.shard_n, cfg.seed);
+    fflush(stdout);
+    int rc = check_random(&cfg, &stats, &v);
+    if (rc == 2)
+        return 2;
+    if (v.found)
+        check_print_trace(stdout, &cfg, &v);
+    check_print_shard_line(stdout, &cfg, &stats);
+    check_print_summary(stdout, &stats, v.found);
+    trace_free(&v.trace);
+    return rc;
+}

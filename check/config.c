@@ -1,0 +1,75 @@
+/* Configurations of the checker: the default main job and the small exhaustive one. */
+#include "check.h"
+
+#include <string.h>
+
+#define K4 UINT64_C(0x1000)
+#define M2 UINT64_C(0x200000)
+#define G1 UINT64_C(0x40000000)
+
+void check_config_default(struct check_config *cfg)
+{
+    static const uint64_t vaddrs[] = { 0, K4, 2 * K4, M2, M2 + K4, G1, UINT64_C(0x7fffc0000000) };
+    /* 4 KiB frames inside user memory, a 2 MiB frame at 0 (overlapping them: such maps are
+     * unsound and skipped) and frames beyond memory (accesses there are Undefined). */
+    static const uint64_t frames[] = { K4, 2 * K4, 3 * K4, 4 * K4, 5 * K4, 0, M2, G1 };
+    memset(cfg, 0, sizeof *cfg);
+    cfg->nodes = 2;
+    cfg->cores = 2;
+    cfg->threads = 4;
+    cfg->steps = 1000000;
+    cfg->runs = 1;
+    cfg->seed = 1;
+    cfg->shard_n = 1;
+    memcpy(cfg->vaddrs, vaddrs, sizeof vaddrs);
+    cfg->nvaddrs = sizeof vaddrs / sizeof vaddrs[0];
+    memcpy(cfg->frames, frames, sizeof frames);
+    cfg->nframes = sizeof frames / sizeof frames[0];
+    cfg->sizes[0] = K4;
+    cfg->sizes[1] = M2;
+    cfg->sizes[2] = G1;
+    cfg->nsizes = 3;
+    cfg->protect = true;
+    cfg->ad = true;
+    cfg->ad_check = true;
+    cfg->phys_mem_size = 16 * K4;
+    cfg->pt_frames = 48;
+    cfg->maxphyaddr = 40;
+    cfg->progress = true;
+    cfg->max_states = 2000000;
+    cfg->max_depth = 0;
+}
+
+void check_config_small(struct check_config *cfg)
+{
+    check_config_default(cfg);
+    cfg->nodes = 1;
+    cfg->cores = 2;
+    cfg->threads = 2;
+    cfg->vaddrs[0] = 0;
+    cfg->vaddrs[1] = M2;
+    cfg->nvaddrs = 2;
+    cfg->frames[0] = 0;
+    cfg->nframes = 1;
+    cfg->sizes[0] = K4;
+    cfg->sizes[1] = M2;
+    cfg->nsizes = 2;
+    cfg->protect = false;
+    cfg->ad = false;
+    cfg->phys_mem_size = 2 * K4;
+    cfg->pt_frames = 8;
+}
+
+void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl)
+{
+    memset(c, 0, sizeof *c);
+    c->hw.NUMA_no = cfg->nodes;
+    c->hw.core_no = cfg->cores;
+    c->hw.phys_mem_size = cfg->phys_mem_size;
+    c->hw.maxphyaddr = cfg->maxphyaddr;
+    c->ULT_no = cfg->threads;
+    for (unsigned t = 0; t < cfg->threads && t < HL_MAX_THREADS; t++)
+        c->ULT2core[t] = os_core_of(c, t % (cfg->nodes * cfg->cores));
+    c->pt_frames = cfg->pt_frames;
+    c->impl = impl;
+}

@@ -1,0 +1,79 @@
+/*
+ * `x86pt check --mutants`: for each mutant of check/mutants.def, build the checker against a
+ * library compiled with -DX86PT_MUTANT=id (make BUILD=build-mutant-id), run it on a short
+ * random configuration and then the small exhaustive one, and report which check caught it.
+ */
+#include "check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mutant {
+    int id;
+    const char *name, *where, *what;
+};
+
+static const struct mutant mutants[] = {
+#define X(id, name, where, what) { id, #name, where, what },
+#include "mutants.def"
+#undef X
+};
+
+/* Run cmd; the line after "FAILED " (the check) goes to caught. true if it printed VIOLATION. */
+static bool run_caught(const char *cmd, char *caught, size_t len)
+{
+    FILE *f = popen(cmd, "r");
+    char line[1024];
+    bool violation = false;
+    if (!f)
+        return false;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "FAILED ");
+        if (p && !caught[0]) {
+            p += 7;
+            char *colon = strstr(p, ": ");
+            size_t n = colon ? (size_t)(colon - p) : strlen(p);
+            snprintf(caught, len, "%.*s", (int)n, p);
+        }
+        if (strstr(line, "verdict: VIOLATION"))
+            violation = true;
+    }
+    pclose(f);
+    return violation;
+}
+
+int check_mutants(const char *self, const struct check_config *cfg)
+{
+    (void)self;
+    const char *make = getenv("MAKE") ? getenv("MAKE") : "make";
+    unsigned n = sizeof mutants / sizeof mutants[0], caught_n = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct mutant *m = &mutants[i];
+        char cmd[1024], caught[256] = "";
+        snprintf(cmd, sizeof cmd,
+                 "%s -s --no-print-directory LIB_EXTRA=-DX86PT_MUTANT=%d BUILD=build-mutant-%d "
+                 "build-mutant-%d/check/x86pt-check >/dev/null 2>&1",
+                 make, m->id, m->id, m->id);
+        if (system(cmd) != 0) {
+            printf("mutant %s: MISSED (build failed)\n", m->name);
+            continue;
+        }
+        snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --steps %llu --seed %llu 2>&1", m->id,
+                 (unsigned long long)(cfg->steps < 200000 ? cfg->steps : 200000), (unsigned long long)cfg->seed);
+        bool hit = run_caught(cmd, caught, sizeof caught);
+        if (!hit) {
+            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check exhaustive --max-states 300000 2>&1", m->id);
+            hit = run_caught(cmd, caught, sizeof caught);
+        }
+        if (hit) {
+            caught_n++;
+            printf("mutant %s: caught by %s\n", m->name, caught[0] ? caught : "?");
+        } else {
+            printf("mutant %s: MISSED\n", m->name);
+        }
+        fflush(stdout);
+    }
+    printf("mutants: %u caught of %u\n", caught_n, n);
+    return caught_n == n ? 0 : 1;
+}

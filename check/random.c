@@ -1,0 +1,545 @@
+/*
+ * Random mode: a seeded workload drives the OS model (threads start map/unmap/protect
+ * operations, cores advance them, MMUs fill and evict TLBs, set A/D bits, and threads load and
+ * store), and every step is checked (os_checker_step). Reproducible: the seed decides every
+ * choice, and the A/D-randomized second run of each library call draws from the same seed.
+ */
+#include "check.h"
+#include "ptlib.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct runner {
+    const struct check_config *cfg;
+    struct os_consts c;
+    struct ptlib *lib;
+    struct os_vars cur;
+    struct os_checker k;
+    uint64_t rng;
+};
+
+static uint64_t rnd(struct runner *r)
+{
+    uint64_t z = (r->rng += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static unsigned below(struct runner *r, unsigned n) { return n ? (unsigned)(rnd(r) % n) : 0; }
+
+static struct hw_flags rnd_flags(struct runner *r)
+{
+    unsigned b = below(r, 8);
+    struct hw_flags f = { (b & 1) != 0, (b & 2) != 0, (b & 4) != 0 };
+    return f;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool trace_push(struct trace *t, const struct os_step *st)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        struct trace_step *v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n++].st = *st;
+    return true;
+}
+
+void trace_free(struct trace *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- the workload ------------------------------------------------------------------------ */
+
+static void gen_start(struct runner *r, struct os_step *st);
+
+static void gen_fill(struct runner *r, struct os_step *st)
+{
+    const struct hw_interp *pt = &r->k.pt;
+    if (!pt->len) {
+        gen_start(r, st);
+        return;
+    }
+    const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
+    st->kind = OS_STEP_HW;
+    st->hw.kind = HW_STEP_TLB_FILL;
+    st->hw.core = os_core_of(&r->c, below(r, os_ncores(&r->c)));
+    st->hw.vaddr = m->base;
+    st->hw.pte = m->pte;
+}
+
+static void gen_evict(struct runner *r, struct os_step *st, unsigned core)
+{
+    struct hw_core k = os_core_of(&r->c, core);
+    const struct hw_tlb *t = hw_core_tlb_const(&r->c.hw, &r->cur.hw, k);
+    if (!t->len) {
+        gen_fill(r, st);
+        return;
+    }
+    st->kind = OS_STEP_HW;
+    st->hw.kind = HW_STEP_TLB_EVICT;
+    st->hw.core = k;
+    st->hw.vaddr = t->entries[below(r, t->len)].base;
+}
+
+static void gen_rw(struct runner *r, struct os_step *st)
+{
+    unsigned t = below(r, r->c.ULT_no);
+    struct hw_core k = r->c.ULT2core[t];
+    const struct hw_tlb *tlb = hw_core_tlb_const(&r->c.hw, &r->cur.hw, k);
+    st->kind = OS_STEP_HW;
+    st->ULT_id = t;
+    st->hw.kind = HW_STEP_READ_WRITE;
+    st->hw.core = k;
+    if (tlb->len && below(r, 10) < 8) {
+        const struct hw_mapping *e = &tlb->entries[below(r, tlb->len)];
+        uint64_t span = e->pte.frame.size < 0x8000 ? e->pte.frame.size : 0x8000;
+        st->hw.vaddr = e->base + 8 * (uint64_t)below(r, (unsigned)(span / 8));
+        st->hw.has_pte = true;
+        st->hw.tlb_entry = *e;
+    } else {
+        st->hw.vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 64);
+    }
+    unsigned op = below(r, 10);
+    st->hw.op.kind = op < 5 ? HW_RW_STORE : HW_RW_LOAD;
+    st->hw.op.is_exec = op == 9;
+    st->hw.op.new_value = below(r, 2) ? rnd(r) : below(r, 4);
+}
+
+static void gen_ad(struct runner *r, struct os_step *st)
+{
+    const struct hw_interp *pt = &r->k.pt;
+    if (!pt->len) {
+        gen_start(r, st);
+        return;
+    }
+    const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
+    st->kind = OS_STEP_HW;
+    st->hw.kind = HW_STEP_ACCESSED_DIRTY;
+    st->hw.vaddr = m->base;
+    st->hw.is_write = below(r, 2);
+}
+
+static void gen_start(struct runner *r, struct os_step *st)
+{
+    const struct check_config *cfg = r->cfg;
+    unsigned kind = below(r, 10);
+    st->ULT_id = below(r, r->c.ULT_no);
+    st->vaddr = cfg->vaddrs[below(r, cfg->nvaddrs)];
+    if (kind < 5) {
+        uint64_t size = cfg->sizes[below(r, cfg->nsizes)];
+        st->kind = OS_STEP_MAP_START;
+        for (unsigned i = 0; i < 8 && st->vaddr % size; i++)
+            st->vaddr = cfg->vaddrs[below(r, cfg->nvaddrs)];
+        st->pte.frame.size = size;
+        st->pte.frame.base = cfg->frames[below(r, cfg->nframes)];
+        for (unsigned i = 0; i < 8 && st->pte.frame.base % size; i++)
+            st->pte.frame.base = cfg->frames[below(r, cfg->nframes)];
+        st->pte.flags = rnd_flags(r);
+    } else if (kind < 8 || !cfg->protect) {
+        st->kind = OS_STEP_UNMAP_START;
+    } else {
+        st->kind = OS_STEP_PROTECT_START;
+        st->flags = rnd_flags(r);
+    }
+}
+
+/* The next step of an operation in flight on some core (or a shootdown acknowledgement). */
+static void gen_progress(struct runner *r, struct os_step *st)
+{
+    unsigned n = os_ncores(&r->c), start = below(r, n);
+    for (unsigned d = 0; d < n; d++) {
+        unsigned i = (start + d) % n;
+        const struct os_core_state *cs = &r->cur.core_states[i];
+        if (r->cur.TLB_Shootdown.open_requests >> i & 1 && below(r, 2)) {
+            /* the IPI handler: invlpg, then acknowledge */
+            const struct hw_tlb *t = hw_core_tlb_const(&r->c.hw, &r->cur.hw, os_core_of(&r->c, i));
+            const struct hw_pte *p = hw_tlb_get(t, r->cur.TLB_Shootdown.vaddr);
+            st->core = i;
+            if (p) {
+                st->kind = OS_STEP_HW;
+                st->hw.kind = HW_STEP_TLB_EVICT;
+                st->hw.core = os_core_of(&r->c, i);
+                st->hw.vaddr = r->cur.TLB_Shootdown.vaddr;
+            } else {
+                st->kind = OS_STEP_ACK_SHOOTDOWN_IPI;
+            }
+            return;
+        }
+        if (cs->kind == OS_IDLE)
+            continue;
+        st->core = i;
+        switch (cs->kind) {
+        case OS_MAP_WAITING: st->kind = OS_STEP_MAP_OP_START; break;
+        case OS_MAP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_MAP_END; break;
+        case OS_UNMAP_WAITING: st->kind = OS_STEP_UNMAP_OP_START; break;
+        case OS_UNMAP_OP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_UNMAP_OP_END; break;
+        case OS_UNMAP_OP_DONE: st->kind = below(r, 2) ? OS_STEP_UNMAP_INITIATE_SHOOTDOWN : OS_STEP_UNMAP_END; break;
+        case OS_UNMAP_SHOOTDOWN_WAITING: st->kind = OS_STEP_UNMAP_END; break;
+        case OS_PROTECT_WAITING: st->kind = OS_STEP_PROTECT_OP_START; break;
+        case OS_PROTECT_OP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_PROTECT_OP_END; break;
+        case OS_PROTECT_OP_DONE: st->kind = below(r, 2) ? OS_STEP_PROTECT_INITIATE_SHOOTDOWN : OS_STEP_PROTECT_END; break;
+        default: st->kind = OS_STEP_PROTECT_END; break;
+        }
+        return;
+    }
+    gen_start(r, st);
+}
+
+static void gen(struct runner *r, struct os_step *st)
+{
+    unsigned x = below(r, 100);
+    memset(st, 0, sizeof *st);
+    if (x < 30)
+        gen_rw(r, st);
+    else if (x < 40)
+        gen_fill(r, st);
+    else if (x < 46)
+        gen_evict(r, st, below(r, os_ncores(&r->c)));
+    else if (x < 50 && r->cfg->ad)
+        gen_ad(r, st);
+    else if (x < 62)
+        gen_start(r, st);
+    else
+        gen_progress(r, st);
+}
+
+/* ---- running steps ------------------------------------------------------------------------- */
+
+static bool runner_init(struct runner *r, const struct check_config *cfg, uint64_t seed, struct violation *v)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = cfg;
+    r->rng = seed;
+    r->lib = ptlib_new(cfg->pt_frames, seed);
+    if (!r->lib)
+        return false;
+    ptlib_set_ad_check(r->lib, cfg->ad_check);
+    check_consts(cfg, &r->c, ptlib_impl(r->lib));
+    if (!os_init(&r->c, &r->cur)) {
+        ptlib_free(r->lib);
+        return false;
+    }
+    if (!os_checker_init(&r->k, &r->c, &r->cur, &v->check, v->why, sizeof v->why)) {
+        v->found = true;
+        return true;
+    }
+    return true;
+}
+
+static void runner_fini(struct runner *r)
+{
+    os_checker_fini(&r->k);
+    os_vars_fini(&r->cur);
+    ptlib_free(r->lib);
+}
+
+static void count(struct check_stats *s, const struct os_step *st)
+{
+    s->steps++;
+    s->by_step[st->kind]++;
+    switch (st->kind) {
+    case OS_STEP_HW:
+        switch (st->hw.kind) {
+        case HW_STEP_READ_WRITE:
+            if (st->rw.kind == HW_RESULT_PAGEFAULT)
+                s->page_faults++;
+            else if (st->hw.op.kind == HW_RW_STORE)
+                s->stores++;
+            else
+                s->loads++;
+            break;
+        case HW_STEP_TLB_FILL: s->tlb_fills++; break;
+        case HW_STEP_TLB_EVICT: s->tlb_evicts++; break;
+        default: s->ad_updates++; break;
+        }
+        break;
+    case OS_STEP_MAP_END: st->result_ok ? s->ops_ok[0]++ : s->ops_err[0]++; break;
+    case OS_STEP_UNMAP_END: st->result_ok ? s->ops_ok[1]++ : s->ops_err[1]++; break;
+    case OS_STEP_PROTECT_END: st->result_ok ? s->ops_ok[2]++ : s->ops_err[2]++; break;
+    case OS_STEP_UNMAP_INITIATE_SHOOTDOWN:
+    case OS_STEP_PROTECT_INITIATE_SHOOTDOWN: s->shootdowns++; break;
+    default: break;
+    }
+}
+
+enum try_result { TRY_OK, TRY_DISABLED, TRY_UNSOUND, TRY_VIOLATION, TRY_NOMEM };
+
+/* Try one step on r->cur; on TRY_OK the runner moved on. */
+static enum try_result try_step(struct runner *r, struct os_step *st, bool allow_unsound, struct violation *v)
+{
+    struct os_vars s2;
+    struct os_delta d;
+    char why[512];
+    enum os_step_status rs = os_next_step(&r->c, &r->cur, st, &s2, &d, why, sizeof why);
+    if (rs == OS_STEP_DISABLED)
+        return TRY_DISABLED;
+    if (rs == OS_STEP_NOMEM)
+        return TRY_NOMEM;
+    if (rs == OS_STEP_VIOLATION) {
+        v->found = true;
+        v->check = strncmp(why, "A/D", 3) == 0 ? OS_CHECK_AD_INDEPENDENCE : OS_CHECK_WRITE_DISCIPLINE;
+        snprintf(v->why, sizeof v->why, "%s", why);
+        return TRY_VIOLATION;
+    }
+    if (!allow_unsound && r->cur.sound && !s2.sound) {
+        os_vars_fini(&s2);
+        return TRY_UNSOUND;
+    }
+    if (!os_checker_step(&r->k, &r->cur, &s2, st, &d, &v->check, v->why, sizeof v->why)) {
+        v->found = true;
+        os_vars_fini(&s2);
+        return TRY_VIOLATION;
+    }
+    os_vars_fini(&r->cur);
+    r->cur = s2;
+    return TRY_OK;
+}
+
+/* One random step: generate until one is enabled (a fill where a thread would read through
+ * a missing TLB entry). */
+static enum try_result random_step(struct runner *r, struct os_step *st, struct check_stats *stats,
+                                   struct violation *v)
+{
+    for (unsigned attempt = 0; attempt < 64; attempt++) {
+        gen(r, st);
+        enum try_result t = try_step(r, st, false, v);
+        if (t == TRY_UNSOUND)
+            stats->skipped_unsound++;
+        if (t == TRY_OK || t == TRY_VIOLATION || t == TRY_NOMEM)
+            return t;
+    }
+    stats->stuck++;
+    return TRY_DISABLED;
+}
+
+static void progress(uint64_t done, uint64_t total, double t0)
+{
+    static const int width = 40;
+    int fill = (int)(done * width / (total ? total : 1));
+    double rate = done / (now() - t0 + 1e-9);
+    fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 " steps, %.0f steps/s", fill,
+            "########################################", width - fill, "", (int)(done * 100 / (total ? total : 1)),
+            done, rate);
+}
+
+/* Run `steps` steps from the initial state with this seed; if record, keep the steps. */
+static bool run_seed(const struct check_config *cfg, uint64_t seed, uint64_t steps, struct check_stats *stats,
+                     struct violation *v, struct trace *record, bool show_progress)
+{
+    struct runner r;
+    memset(v, 0, sizeof *v);
+    v->seed = seed;
+    if (!runner_init(&r, cfg, seed, v))
+        return false;
+    double t0 = now();
+    for (uint64_t i = 0; i < steps && !v->found; i++) {
+        struct os_step st;
+        enum try_result t = random_step(&r, &st, stats, v);
+        if (t == TRY_NOMEM)
+            break;
+        if (record && (t == TRY_OK || t == TRY_VIOLATION))
+            trace_push(record, &st);
+        if (t == TRY_OK)
+            count(stats, &st);
+        if (show_progress && (i & 0x3fff) == 0)
+            progress(i, steps, t0);
+    }
+    if (show_progress)
+        progress(steps, steps, t0), fputc('\n', stderr);
+    runner_fini(&r);
+    return true;
+}
+
+bool check_replay(const struct check_config *cfg, const struct os_step *steps, size_t n, struct violation *v)
+{
+    struct runner r;
+    uint64_t seed = v->seed;
+    memset(v, 0, sizeof *v);
+    v->seed = seed;
+    if (!runner_init(&r, cfg, seed, v))
+        return false;
+    for (size_t i = 0; i < n && !v->found; i++) {
+        struct os_step st = steps[i];
+        enum try_result t = try_step(&r, &st, true, v);
+        if (t == TRY_OK || t == TRY_VIOLATION)
+            trace_push(&v->trace, &st);
+    }
+    runner_fini(&r);
+    return v->found;
+}
+
+void check_minimize(const struct check_config *cfg, struct violation *v, double budget_s)
+{
+    double t0 = now();
+    size_t chunk = v->trace.n / 2;
+    while (chunk >= 1 && now() - t0 < budget_s) {
+        bool shrunk = false;
+        for (size_t start = 0; start + chunk <= v->trace.n && now() - t0 < budget_s;) {
+            size_t n = v->trace.n - chunk;
+            struct os_step *cand = malloc((n ? n : 1) * sizeof *cand);
+            if (!cand)
+                return;
+            for (size_t i = 0, j = 0; i < v->trace.n; i++)
+                if (i < start || i >= start + chunk)
+                    cand[j++] = v->trace.v[i].st;
+            struct violation w;
+            memset(&w, 0, sizeof w);
+            w.seed = v->seed;
+            if (check_replay(cfg, cand, n, &w) && w.trace.n < v->trace.n) {
+                trace_free(&v->trace);
+                *v = w;
+                shrunk = true;
+            } else {
+                trace_free(&w.trace);
+                start += chunk;
+            }
+            free(cand);
+        }
+        if (!shrunk)
+            chunk /= 2;
+    }
+}
+
+void check_print_trace(FILE *f, const struct check_config *cfg, const struct violation *v)
+{
+    struct os_consts c;
+    check_consts(cfg, &c, NULL);
+    fprintf(f, "counterexample (seed %" PRIu64 ", %zu steps):\n", v->seed, v->trace.n);
+    for (size_t i = 0; i < v->trace.n; i++) {
+        char line[400];
+        os_step_format(&c, &v->trace.v[i].st, line, sizeof line);
+        fprintf(f, "  %4zu  %s\n", i + 1, line);
+    }
+    fprintf(f, "  FAILED %s: %s\n", os_check_name(v->check), v->why);
+}
+
+bool check_random_run(const struct check_config *cfg, uint64_t seed, struct check_stats *stats, struct violation *v)
+{
+    bool tty = cfg->progress && isatty(2);
+    double t0 = now();
+    if (!run_seed(cfg, seed, cfg->steps, stats, v, NULL, tty))
+        return false;
+    stats->seconds += now() - t0;
+    stats->runs++;
+    if (v->found) {
+        stats->violations++;
+        /* re-run the same seed recording the steps, then shrink the trace */
+        uint64_t n = stats->steps;
+        struct check_stats scratch;
+        struct violation w;
+        struct trace rec = { 0 };
+        memset(&scratch, 0, sizeof scratch);
+        (void)n;
+        if (run_seed(cfg, seed, cfg->steps, &scratch, &w, &rec, false) && w.found) {
+            w.trace = rec;
+            check_minimize(cfg, &w, 20.0);
+            trace_free(&v->trace);
+            *v = w;
+        } else {
+            trace_free(&rec);
+        }
+    }
+    return true;
+}
+
+int check_random(const struct check_config *cfg, struct check_stats *stats, struct violation *v)
+{
+    memset(v, 0, sizeof *v);
+    for (uint64_t k = 0; k < cfg->runs; k++) {
+        if (k % cfg->shard_n != cfg->shard_i)
+            continue;
+        if (!check_random_run(cfg, cfg->seed + k, stats, v)) {
+            fprintf(stderr, "x86pt check: out of memory\n");
+            return 2;
+        }
+        if (v->found)
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const op_names[3] = { "map", "unmap", "protect" };
+
+void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
+{
+    fprintf(f, "runs: %" PRIu64 "\n", s->runs);
+    fprintf(f, "steps: %" PRIu64 "\n", s->steps);
+    for (unsigned i = 0; i < 3; i++)
+        fprintf(f, "operations %s: %" PRIu64 " ok, %" PRIu64 " err\n", op_names[i], s->ops_ok[i], s->ops_err[i]);
+    fprintf(f, "page faults: %" PRIu64 "\n", s->page_faults);
+    fprintf(f, "shootdowns: %" PRIu64 "\n", s->shootdowns);
+    fprintf(f, "hardware: %" PRIu64 " stores, %" PRIu64 " loads, %" PRIu64 " TLB fills, %" PRIu64
+               " TLB evictions, %" PRIu64 " A/D updates\n",
+            s->stores, s->loads, s->tlb_fills, s->tlb_evicts, s->ad_updates);
+    fprintf(f, "steps by kind:");
+    for (unsigned k = 0; k < OS_STEP_KIND_COUNT; k++)
+        if (s->by_step[k])
+            fprintf(f, " %s=%" PRIu64, os_step_name(k), s->by_step[k]);
+    fprintf(f, "\nskipped unsound starts: %" PRIu64 "\n", s->skipped_unsound);
+    double rate = s->seconds > 0 ? (double)s->steps / s->seconds : 0;
+    fprintf(f, "steps/s: %.0f\n", rate);
+    fprintf(f, "verdict: %s\n", violation || s->violations ? "VIOLATION" : "refinement holds");
+    fprintf(f, "checked %" PRIu64 " steps at %.0f steps/s\n", s->steps, rate);
+}
+
+#define SHARD_FIELDS(X)                                                                               \
+    X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
+        X(stores) X(loads) X(skipped_unsound) X(stuck)
+
+void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
+{
+    fprintf(f, "shard: %u/%u seed=%" PRIu64, cfg->shard_i, cfg->shard_n, cfg->seed);
+#define PRINT(n) fprintf(f, " " #n "=%" PRIu64, s->n);
+    SHARD_FIELDS(PRINT)
+#undef PRINT
+    for (unsigned i = 0; i < 3; i++)
+        fprintf(f, " %s_ok=%" PRIu64 " %s_err=%" PRIu64, op_names[i], s->ops_ok[i], op_names[i], s->ops_err[i]);
+    fprintf(f, " seconds=%.3f\n", s->seconds);
+}
+
+bool check_parse_shard_line(const char *line, struct check_stats *s)
+{
+    const char *p = strstr(line, "shard:");
+    if (!p)
+        return false;
+    char key[64];
+    double val;
+    int used;
+    for (p = strstr(p, " seed="); p && sscanf(p, " %63[a-z_]=%lf%n", key, &val, &used) == 2; p += used) {
+#define ADD(n)                                                                                        \
+    if (!strcmp(key, #n))                                                                             \
+        s->n += (uint64_t)val;
+        SHARD_FIELDS(ADD)
+#undef ADD
+        for (unsigned i = 0; i < 3; i++) {
+            char k1[32], k2[32];
+            snprintf(k1, sizeof k1, "%s_ok", op_names[i]);
+            snprintf(k2, sizeof k2, "%s_err", op_names[i]);
+            if (!strcmp(key, k1))
+                s->ops_ok[i] += (uint64_t)val;
+            if (!strcmp(key, k2))
+                s->ops_err[i] += (uint64_t)val;
+        }
+        if (!strcmp(key, "seconds"))
+            s->seconds += val;
+    }
+    return true;
+}

@@ -1,0 +1,183 @@
+/*
+ * The OS invariants: os.rs OSVariables::inv (wf, valid_ids, successful_unmaps,
+ * overlapping_vmem_inv) and tlb_inv (shootdown_cores_valid, successful_IPI,
+ * TLB_dom_subset_of_pt_and_inflight_unmap_vaddr), which os_invariant.rs sets out to prove.
+ *
+ * Deviation: os.rs's Unmap_vaddr covers UnmapOpDone and UnmapShootdownWaiting only, but the
+ * seed's own UnmapOpStart removes the mapping while a TLB may still hold it (and the seed's
+ * proof of this case is `assume(false)`), so x86pt also counts UnmapOpExecuting with an Ok
+ * result. x86pt's additions: a core with a recorded operation holds the lock; every TLB entry
+ * agrees with the table (same frame, at most the permissions in effect, protect's join
+ * included) or belongs to an in-flight unmap and agrees with the removed mapping likewise; successful_IPI
+ * for protect shootdowns.
+ */
+#include "os_refinement.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static bool fail(char *why, size_t len, const char *fmt, ...)
+{
+    if (why && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, len, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static uint64_t vmem_size(const struct os_core_state *cs, const struct hw_interp *pt)
+{
+    const struct hw_pte *p;
+    switch (cs->kind) {
+    case OS_MAP_WAITING:
+    case OS_MAP_EXECUTING:
+        return cs->pte.frame.size;
+    case OS_UNMAP_WAITING:
+    case OS_PROTECT_WAITING:
+        p = hw_interp_get(pt, cs->vaddr);
+        return p ? p->frame.size : 0;
+    case OS_IDLE:
+        return 0;
+    default:
+        return cs->result_ok ? cs->result.frame.size : 0;
+    }
+}
+
+/* os.rs: wf, valid_ids, successful_unmaps */
+static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
+                      char *why, size_t len)
+{
+    int holder = -1;
+    for (unsigned u = 0; u < c->ULT_no; u++)
+        if (!hw_valid_core(&c->hw, c->ULT2core[u]))
+            return fail(why, len, "wf: thread %u pinned to an invalid core", u);
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct os_core_state *cs = &s->core_states[i];
+        if (os_core_holds_lock(cs)) {
+            if (holder >= 0)
+                return fail(why, len, "wf: cores %d and %u both hold the kernel lock", holder, i);
+            holder = (int)i;
+        }
+        if (cs->kind == OS_IDLE)
+            continue;
+        if (cs->ULT_id >= c->ULT_no || os_core_index(c, c->ULT2core[cs->ULT_id]) != i)
+            return fail(why, len, "valid_ids: core %u runs thread %u, not pinned to it", i, cs->ULT_id);
+        bool after_op = cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
+                        cs->kind == OS_UNMAP_SHOOTDOWN_WAITING;
+        if (after_op && hw_interp_get(pt, cs->vaddr))
+            return fail(why, len, "successful_unmaps: 0x%" PRIx64 " is still mapped after core %u's unmap",
+                        cs->vaddr, i);
+    }
+    for (unsigned i = os_ncores(c); i < OS_MAX_CORES; i++)
+        if (s->core_states[i].kind != OS_IDLE)
+            return fail(why, len, "wf: state for core %u, which does not exist", i);
+    if (s->plan.pos < s->plan.n && holder < 0)
+        return fail(why, len, "wf: a page-table operation in flight without the lock");
+    return true;
+}
+
+/* os.rs: overlapping_vmem_inv */
+static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
+                                 char *why, size_t len)
+{
+    if (!s->sound)
+        return true;
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct os_core_state *a = &s->core_states[i];
+        if (a->kind == OS_IDLE)
+            continue;
+        struct hw_mem_region ra = { a->vaddr, vmem_size(a, pt) };
+        for (unsigned j = i + 1; j < os_ncores(c); j++) {
+            const struct os_core_state *b = &s->core_states[j];
+            struct hw_mem_region rb = { b->vaddr, vmem_size(b, pt) };
+            if (b->kind != OS_IDLE && hw_overlap(ra, rb))
+                return fail(why, len, "inflight_map_no_overlap_inflight_vmem: cores %u and %u", i, j);
+        }
+    }
+    /* existing_map_no_overlap_existing_vmem: sorted by base, neighbours suffice */
+    for (size_t i = 0; i + 1 < pt->len; i++)
+        if (pt->map[i + 1].base < pt->map[i].base + pt->map[i].pte.frame.size)
+            return fail(why, len, "existing_map_no_overlap_existing_vmem: 0x%" PRIx64 " and 0x%" PRIx64,
+                        pt->map[i].base, pt->map[i + 1].base);
+    return true;
+}
+
+/* The permissions in effect at base (the table's, joined with an in-flight protect's other). */
+static struct hw_flags flags_in_effect(const struct os_consts *c, const struct os_vars *s, uint64_t base,
+                                       struct hw_flags table)
+{
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct os_core_state *cs = &s->core_states[i];
+        if (!os_core_is_protect(cs->kind) || cs->vaddr != base)
+            continue;
+        struct hw_flags other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok ? cs->flags : cs->result.flags;
+        return hl_flags_join(table, other);
+    }
+    return table;
+}
+
+/* Unmap_vaddr (with UnmapOpExecuting, see the top): the core whose unmap removed base. */
+static const struct os_core_state *unmapping(const struct os_consts *c, const struct os_vars *s, uint64_t base)
+{
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct os_core_state *cs = &s->core_states[i];
+        if ((cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
+             cs->kind == OS_UNMAP_SHOOTDOWN_WAITING) &&
+            cs->result_ok && cs->vaddr == base)
+            return cs;
+    }
+    return NULL;
+}
+
+/* os.rs: tlb_inv (+ TLB values, see the top) */
+static bool tlb_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
+                    char *why, size_t len)
+{
+    const struct os_shootdown *sd = &s->TLB_Shootdown;
+    if (os_ncores(c) < 32 && (sd->open_requests >> os_ncores(c)))
+        return fail(why, len, "shootdown_cores_valid: request for a core that does not exist");
+    const struct os_core_state *dispatcher = NULL;
+    for (unsigned i = 0; i < os_ncores(c); i++)
+        if (s->core_states[i].kind == OS_UNMAP_SHOOTDOWN_WAITING ||
+            s->core_states[i].kind == OS_PROTECT_SHOOTDOWN_WAITING)
+            dispatcher = &s->core_states[i];
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct hw_tlb *t = hw_core_tlb_const(&c->hw, &s->hw, os_core_of(c, i));
+        for (uint32_t e = 0; e < t->len; e++) {
+            const struct hw_mapping *m = &t->entries[e];
+            const struct hw_pte *p = hw_interp_get(pt, m->base);
+            if (p) {
+                if (p->frame.base != m->pte.frame.base || p->frame.size != m->pte.frame.size ||
+                    !hl_flags_le(m->pte.flags, flags_in_effect(c, s, m->base, p->flags)))
+                    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", i, m->base);
+            } else {
+                const struct os_core_state *u = unmapping(c, s, m->base);
+                if (!u)
+                    return fail(why, len,
+                                "TLB_dom_subset_of_pt_and_inflight_unmap_vaddr: core %u caches 0x%" PRIx64, i,
+                                m->base);
+                if (u->result.frame.base != m->pte.frame.base || u->result.frame.size != m->pte.frame.size ||
+                    !hl_flags_le(m->pte.flags, u->result.flags))
+                    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the unmapped entry", i,
+                                m->base);
+            }
+            /* successful_IPI: an acknowledged core no longer caches the vaddr */
+            if (dispatcher && m->base == dispatcher->vaddr && !(sd->open_requests >> i & 1)) {
+                if (dispatcher->kind == OS_UNMAP_SHOOTDOWN_WAITING)
+                    return fail(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64, i, m->base);
+                if (!p || !hl_flags_le(m->pte.flags, p->flags))
+                    return fail(why, len, "successful_IPI: core %u acknowledged but caches old permissions of 0x%" PRIx64,
+                                i, m->base);
+            }
+        }
+    }
+    return true;
+}
+
+bool os_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt, char *why, size_t len)
+{
+    return basic_inv(c, s, pt, why, len) && overlapping_vmem_inv(c, s, pt, why, len) && tlb_inv(c, s, pt, why, len);
+}
