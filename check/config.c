@@ -50,11 +50,12 @@ void check_config_small(struct check_config *cfg)
     cfg->vaddrs[1] = M2;
     cfg->nvaddrs = 2;
     cfg->frames[0] = 0;
-    cfg->nframes = 1;
+    cfg->frames[1] = M2;
+    cfg->nframes = 2;
     cfg->sizes[0] = K4;
     cfg->sizes[1] = M2;
     cfg->nsizes = 2;
-    cfg->protect = false;
+    cfg->protect = true;
     cfg->ad = false;
     cfg->phys_mem_size = 2 * K4;
     cfg->pt_frames = 8;

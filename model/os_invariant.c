@@ -181,3 +181,54 @@ bool os_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_
 {
     return basic_inv(c, s, pt, why, len) && overlapping_vmem_inv(c, s, pt, why, len) && tlb_inv(c, s, pt, why, len);
 }
+
+/* x86pt's own invariant, while no operation is in flight (x86pt.h: reclaim; mem.rs: frames
+ * come back): every allocated page-table frame is reachable, and no reachable directory but
+ * the root is empty. */
+struct tidy_ctx {
+    const struct os_consts *c;
+    uint8_t reached[OS_PT_FRAMES_MAX];
+    uint16_t present[OS_PT_FRAMES_MAX];
+    bool outside;
+};
+
+static bool tidy_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t vaddr, const struct hw_pde *pde,
+                       const struct hw_pte *combined)
+{
+    struct tidy_ctx *t = ctx;
+    uint64_t parent = entry_pa / HW_PAGE_SIZE;
+    (void)layer, (void)vaddr, (void)combined;
+    if (parent < OS_PT_FRAMES_MAX)
+        t->present[parent]++;
+    if (pde->kind == HW_PDE_DIRECTORY) {
+        uint64_t f = pde->addr / HW_PAGE_SIZE;
+        if (f < OS_PT_FRAMES_MAX)
+            t->reached[f] = 1;
+        else
+            t->outside = true;
+    }
+    return true;
+}
+
+bool os_inv_tidy(const struct os_consts *c, const struct os_vars *s, char *why, size_t len)
+{
+    struct tidy_ctx t = { .c = c };
+    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
+    uint64_t root = s->hw.global_pt.cr3 / HW_PAGE_SIZE;
+    hw_pt_visit(&v, tidy_visit, &t, NULL);
+    if (root < OS_PT_FRAMES_MAX)
+        t.reached[root] = 1;
+    for (unsigned f = 0; f < c->pt_frames; f++) {
+        bool allocated = !((s->pt_free[f / 64] >> (f % 64)) & 1);
+        if (allocated && !t.reached[f])
+            return fail(why, len, "x86pt tidy: frame 0x%" PRIx64 " is allocated but unreachable (leaked)",
+                        (uint64_t)f * HW_PAGE_SIZE);
+        if (t.reached[f] && !allocated)
+            return fail(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but free in the pool",
+                        (uint64_t)f * HW_PAGE_SIZE);
+        if (t.reached[f] && f != root && !t.present[f])
+            return fail(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but empty (not reclaimed)",
+                        (uint64_t)f * HW_PAGE_SIZE);
+    }
+    return true;
+}

@@ -208,7 +208,24 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
     return true;
 }
 
-static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_step *st,
+/* x86pt's addition to spec_pt (the spec abstracts memory types away): a leaf the library
+ * writes maps write-back memory (PWT, PCD, PAT clear) and is not global. */
+static bool leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_t vaddr, char *why, size_t len)
+{
+    struct hw_pt_view v = hw_vars_pt_view(&k->c->hw, &s2->hw);
+    struct hw_walk w;
+    if (hw_pt_walk(&v, vaddr, &w) != HW_WALK_PAGE)
+        return true; /* the view checks say what is wrong */
+    uint64_t e = hw_pmem_read(&s2->hw.global_pt.mem, w.entry_pa[w.layer]);
+    uint64_t pat = w.layer == 3 ? HW_BIT_PS : HW_BIT_PAT_LARGE;
+    if (e & (HW_BIT_PWT | HW_BIT_PCD | HW_BIT_G | pat))
+        return fail(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
+                    "(PWT/PCD/PAT/G)", e, w.entry_pa[w.layer]);
+    return true;
+}
+
+static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_vars *s2,
+                          const struct os_step *st,
                           const struct hw_interp *cur, const struct hw_interp *nxt, bool pt_mem_same,
                           char *why, size_t len)
 {
@@ -225,6 +242,8 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
                         st->write_pa, st->write_value);
         return true;
     case OS_STEP_MAP_END: /* spec_pt::step_Map_End */
+        if (st->result_ok && !leaf_bits_ok(k, s2, cs->vaddr, why, len))
+            return false;
         if (hl_overlaps_existing_vmem(cur->map, (unsigned)cur->len, cs->vaddr, cs->pte.frame.size)) {
             if (st->result_ok)
                 return fail(why, len, "MapEnd: Ok although 0x%" PRIx64 " overlaps a mapping", cs->vaddr);
@@ -246,6 +265,8 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
             return fail(why, len, "%s: Err although 0x%" PRIx64 " is mapped", what, cs->vaddr);
         if (st->kind == OS_STEP_UNMAP_OP_START)
             return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
+        if (!leaf_bits_ok(k, s2, cs->vaddr, why, len))
+            return false;
         struct hw_pte np = *old;
         np.flags = cs->flags;
         return view_is(k, cur, nxt, true, cs->vaddr, &np, what, why, len);
@@ -327,7 +348,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
             return *failed = OS_CHECK_WELL_FORMED, false;
         nxt = &k->pt2;
     }
-    if (!check_spec_pt(k, s1, st, &k->pt, nxt, same, why, len))
+    if (!check_spec_pt(k, s1, s2, st, &k->pt, nxt, same, why, len))
         return *failed = OS_CHECK_WRITE_DISCIPLINE, false;
 
     struct hl_vars a2;
@@ -349,6 +370,8 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
         return *failed = OS_CHECK_REFINEMENT, false;
     }
     if (!os_inv(c, s2, nxt, why, len))
+        return *failed = OS_CHECK_OS_INVARIANT, false;
+    if (os_kernel_lock(c, s2) < 0 && (!same || os_kernel_lock(c, s1) >= 0) && !os_inv_tidy(c, s2, why, len))
         return *failed = OS_CHECK_OS_INVARIANT, false;
     if (a2.sound && !hl_inv(&k->hc, &a2, why, len))
         return *failed = OS_CHECK_HL_INVARIANT, false;

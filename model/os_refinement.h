@@ -32,6 +32,9 @@ void os_interp(const struct os_consts *c, const struct os_vars *s, const struct 
 void os_step_interp(const struct os_consts *c, const struct os_vars *s1, const struct hl_vars *a1,
                     const struct os_step *st, struct hl_step *out);
 
+/* x86pt's invariant between operations: no leaked frame, no empty linked directory. */
+bool os_inv_tidy(const struct os_consts *c, const struct os_vars *s, char *why, size_t len);
+
 /* os.rs inv + tlb_inv (os_invariant.c). */
 bool os_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
             char *why, size_t len);

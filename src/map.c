@@ -36,8 +36,10 @@ static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsign
         uint64_t e = entry_load(dir_at(pt, dir), layer_index(va, layer));
         if (!entry_present(e) || layer == target)
             break;
+#if X86PT_MUTANT != 5 /* mutant 5: a huge page on the path is taken for a directory */
         if (entry_is_page(e, layer))
             return X86PT_E_OVERLAP;
+#endif
         dir = entry_addr(e, layer);
     }
     *dir_out = dir;
@@ -67,7 +69,9 @@ x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsi
             free_frames(pt, frames, i);
             return X86PT_E_BADFRAME;
         }
+#if X86PT_MUTANT != 1 /* mutant 1 (check/mutants.def): zeroed only after linking */
         __builtin_memset(dir_at(pt, f.pa), 0, X86PT_PAGE_4K);
+#endif
         *used_count(pt, f.pa) = 0;
         frames[i] = f.pa;
     }
@@ -78,7 +82,14 @@ x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsi
  * not change. Returns the new directory. */
 uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, uint64_t fresh)
 {
+#if X86PT_MUTANT == 8 /* mutant 8: directory linked without RW */
+    entry_store(pt, dir, dir_at(pt, dir), idx, dir_entry_encode(fresh) & ~ENTRY_RW);
+#else
     entry_store(pt, dir, dir_at(pt, dir), idx, dir_entry_encode(fresh));
+#endif
+#if X86PT_MUTANT == 1 /* mutant 1: zeroed after the link */
+    __builtin_memset(dir_at(pt, fresh), 0, X86PT_PAGE_4K);
+#endif
     *used_count(pt, dir) += 1;
     return fresh;
 }
@@ -105,7 +116,15 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
 
     for (unsigned i = 0; layer < target; layer++, i++)
         dir = x86pt_link_new_dir(pt, dir, layer_index(va, layer), fresh[i]);
+#if X86PT_MUTANT == 3 /* mutant 3: the leaf's slot at the 2 MiB level computed with shift 20 */
+    entry_store(pt, dir, dir_at(pt, dir), target == 2 ? (unsigned)(va >> 20) & 511u : layer_index(va, target),
+                page_entry_encode(paddr.pa, target, flags));
+#elif X86PT_MUTANT == 6 /* mutant 6: bit 7 (PAT at this level) set in a 4 KiB entry */
+    entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target),
+                page_entry_encode(paddr.pa, target, flags) | (target == PT_LEAF_LAYER ? ENTRY_PS : 0));
+#else
     entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target), page_entry_encode(paddr.pa, target, flags));
+#endif
     *used_count(pt, dir) += 1;
     if (target == PT_LEAF_LAYER)
         hint_set(pt, va, dir);

@@ -11,7 +11,11 @@ x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned fla
     x86pt_status_t st = x86pt_find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
+#if X86PT_MUTANT == 4 /* mutant 4: new permissions ORed into the old ones */
+    entry_store_perms(pt, w.dirs[w.layer], w.idx[w.layer], perms_encode(flags) | (w.entry & ENTRY_PERMS));
+#else
     entry_store_perms(pt, w.dirs[w.layer], w.idx[w.layer], perms_encode(flags));
+#endif
     if (flush) {
         flush->start = vaddr;
         flush->length = layer_size(w.layer);

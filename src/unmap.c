@@ -15,13 +15,25 @@ unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, 
          * walk skipped. The leaf is already gone, so this walk stops at it. */
         x86pt_walk_from_root(pt, va, w);
     }
+#if X86PT_MUTANT == 7 /* mutant 7: the count is not decremented */
+    while (*used_count(pt, w->dirs[layer]) == 0 && layer > 0) {
+#elif X86PT_MUTANT == 10 /* mutant 10: reclaim only if the parent entry is exactly as linked (A bit!) */
+    while (--*used_count(pt, w->dirs[layer]) == 0 && layer > 0 &&
+           entry_load(dir_at(pt, w->dirs[layer - 1]), w->idx[layer - 1]) == dir_entry_encode(w->dirs[layer])) {
+#else
     while (--*used_count(pt, w->dirs[layer]) == 0 && layer > 0) {
+#endif
         /* The directory is all zeros again (every slot we cleared was written
          * 0, and the MMU sets A/D only in present entries): unlink, then free. */
         uint64_t empty = w->dirs[layer];
         layer--;
-        entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+#if X86PT_MUTANT == 2 /* mutant 2: freed before it is unlinked */
         pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
+#endif
+        entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+#if X86PT_MUTANT != 2
+        pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
+#endif
         freed++;
     }
     if (freed)
@@ -56,6 +68,9 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
         removed->flags = w.flags;
     }
     unsigned freed = x86pt_clear_and_reclaim(pt, vaddr.va, &w, w.layer);
+#if X86PT_MUTANT == 9 /* mutant 9: nothing reported to invalidate */
+    flush = NULL;
+#endif
     if (flush) {
         flush->start = vaddr;
         flush->length = size;
