@@ -103,5 +103,8 @@ int check_mutants(const char *self, const struct check_config *cfg);
 
 /* `x86pt check ...` */
 int check_main(int argc, char **argv);
+/* The same, as tools/x86pt.c calls it (declared in tools/cli.h). */
+int x86pt_check_main(int argc, char **argv);
+void x86pt_check_usage(const char *prog);
 
 #endif /* X86PT_CHECK_CHECK_H */

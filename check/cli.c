@@ -47,6 +47,15 @@ static int usage(void)
     return 2;
 }
 
+/* The `x86pt check` subcommand (tools/x86pt.c). */
+int x86pt_check_main(int argc, char **argv) { return check_main(argc, argv); }
+
+void x86pt_check_usage(const char *prog)
+{
+    (void)prog;
+    usage();
+}
+
 static int combine(int argc, char **argv)
 {
     struct check_stats s;
@@ -96,6 +105,10 @@ int check_main(int argc, char **argv)
     enum { RANDOM, EXHAUSTIVE, MUTANTS } mode = RANDOM;
     int i = 1;
     check_config_default(&cfg);
+    if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+        usage();
+        return 0;
+    }
     if (i < argc && !strcmp(argv[i], "combine"))
         return argc > 2 ? combine(argc - 2, argv + 2) : usage();
     if (i < argc && !strcmp(argv[i], "random"))

@@ -34,3 +34,10 @@ BENCH_PROGS += $(BUILD)/check/bench_check
 .PHONY: check-mutants
 check-mutants: $(BUILD)/check/x86pt-check
 	./$(BUILD)/check/x86pt-check --mutants
+
+# The mutant run as a test of its own (about a minute).
+$(BUILD)/check/tests/test_mutants: check/tests/test_mutants.sh $(BUILD)/check/x86pt-check
+	@mkdir -p $(dir $@)
+	cp $< $@
+	chmod +x $@
+TESTS += $(BUILD)/check/tests/test_mutants

@@ -6,6 +6,8 @@
 int x86pt_dump_main(int argc, char **argv);
 void x86pt_dump_usage(const char *prog);
 
-/* CHECKER (issue 5): declare x86pt_check_main / x86pt_check_usage here. */
+/* x86pt check: the refinement checker (check/cli.c). */
+int x86pt_check_main(int argc, char **argv);
+void x86pt_check_usage(const char *prog);
 
 #endif

@@ -14,8 +14,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     { "dump", x86pt_dump_main, x86pt_dump_usage,
       "print the mappings of a page-table image (info tlb / info mem style, --dot, --svg)" },
-    /* CHECKER (issue 5): add the `check` subcommand here, e.g.
-     * { "check", x86pt_check_main, x86pt_check_usage, "..." }, and its objects to CLI_OBJS. */
+    { "check", x86pt_check_main, x86pt_check_usage,
+      "check the library against the Verus spec (random, exhaustive, combine, --mutants)" },
 };
 #define NSUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 

@@ -1,0 +1,201 @@
+/* The checker end to end: short random and small exhaustive runs hold; a deliberately wrong
+ * write sequence is caught with a readable trace; same seed, same output; shards combine. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "check.h"
+#include "ptlib.h"
+
+#define K4 UINT64_C(0x1000)
+
+/* A short random run of the default configuration: refinement holds. */
+static void random_run_holds(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct check_stats s;
+    struct violation v;
+    check_config_default(&cfg);
+    cfg.steps = 50000;
+    cfg.progress = false;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(check_random(&cfg, &s, &v), 0);
+    assert_false(v.found);
+    assert_true(s.steps > 49000);
+    assert_true(s.ops_ok[0] > 0 && s.ops_ok[1] > 0 && s.ops_ok[2] > 0 && s.shootdowns > 0);
+}
+
+/* A small exhaustive run (2 cores, 2 threads, 2 vaddrs, 2 sizes, no protect) is complete and holds. */
+static void exhaustive_small_holds(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct violation v;
+    uint64_t states;
+    bool complete;
+    double secs;
+    check_config_small(&cfg);
+    cfg.protect = false;
+    assert_int_equal(check_exhaustive(&cfg, &states, &complete, &v, &secs), 0);
+    assert_true(complete);
+    assert_true(states > 1000);
+}
+
+/* A wrong page-table component: its map's last store points the leaf at the wrong frame. */
+struct wrong {
+    struct os_pt_impl impl;
+    const struct os_pt_impl *inner;
+};
+
+static bool wrong_run(void *ctx, const struct os_consts *c, const struct os_vars *s, const struct os_pt_request *rq,
+                      uint16_t *counts, struct os_pt_outcome *out, char *why, size_t len)
+{
+    struct wrong *w = ctx;
+    if (!w->inner->run(w->inner->ctx, c, s, rq, counts, out, why, len))
+        return false;
+    if (rq->op == OS_PT_MAP && out->ok && out->plan.n)
+        out->plan.ev[out->plan.n - 1].value += K4;
+    return true;
+}
+
+static bool wrong_init(void *ctx, const struct os_consts *c, struct hw_pmem *pt, uint16_t *counts, uint64_t *root)
+{
+    struct wrong *w = ctx;
+    return w->inner->init(w->inner->ctx, c, pt, counts, root);
+}
+
+static void wrong_write_is_caught(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    check_config_default(&cfg);
+    struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
+    struct wrong w = { { NULL, wrong_run, wrong_init }, ptlib_impl(lib) };
+    w.impl.ctx = &w;
+    struct os_consts c;
+    check_consts(&cfg, &c, &w.impl);
+    struct os_vars s;
+    struct os_checker k;
+    struct violation v;
+    memset(&v, 0, sizeof v);
+    assert_true(os_init(&c, &s));
+    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    struct os_step steps[6];
+    memset(steps, 0, sizeof steps);
+    steps[0].kind = OS_STEP_MAP_START;
+    steps[0].vaddr = K4;
+    steps[0].pte.frame.base = 2 * K4;
+    steps[0].pte.frame.size = K4;
+    steps[0].pte.flags.is_writable = true;
+    steps[1].kind = OS_STEP_MAP_OP_START;
+    for (int i = 2; i < 5; i++)
+        steps[i].kind = OS_STEP_VIEW_STUTTER;
+    steps[5].kind = OS_STEP_MAP_END;
+    size_t i;
+    for (i = 0; i < 6 && !v.found; i++) {
+        struct os_vars s2;
+        struct os_delta d;
+        assert_int_equal(os_next_step(&c, &s, &steps[i], &s2, &d, v.why, sizeof v.why), OS_STEP_OK);
+        trace_push(&v.trace, &steps[i]);
+        if (!os_checker_step(&k, &s, &s2, &steps[i], &d, &v.check, v.why, sizeof v.why))
+            v.found = true;
+        os_vars_fini(&s);
+        s = s2;
+    }
+    assert_true(v.found);
+    assert_int_equal(i, 6); /* caught at MapEnd, the store that changes the view */
+    assert_int_equal(v.check, OS_CHECK_WRITE_DISCIPLINE);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    check_print_trace(f, &cfg, &v);
+    fclose(f);
+    assert_non_null(strstr(buf, "MapStart 0x1000 -> frame 0x2000"));
+    assert_non_null(strstr(buf, "MapEnd: store"));
+    assert_non_null(strstr(buf, "FAILED write discipline"));
+    free(buf);
+    trace_free(&v.trace);
+    os_checker_fini(&k);
+    os_vars_fini(&s);
+    ptlib_free(lib);
+}
+
+static void run_to(const struct check_config *cfg, struct check_stats *s, char **text)
+{
+    struct violation v;
+    size_t len;
+    FILE *f = open_memstream(text, &len);
+    memset(s, 0, sizeof *s);
+    check_random(cfg, s, &v);
+    s->seconds = 0;
+    check_print_shard_line(f, cfg, s);
+    fclose(f);
+}
+
+/* The same seed gives the same run. */
+static void same_seed_same_output(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct check_stats a, b;
+    char *ta, *tb;
+    check_config_default(&cfg);
+    cfg.steps = 20000;
+    cfg.seed = 42;
+    cfg.progress = false;
+    run_to(&cfg, &a, &ta);
+    run_to(&cfg, &b, &tb);
+    assert_string_equal(ta, tb);
+    cfg.seed = 43;
+    free(tb);
+    run_to(&cfg, &b, &tb);
+    assert_string_not_equal(ta, tb);
+    free(ta);
+    free(tb);
+}
+
+/* Shards 0/2 and 1/2 of 4 runs combine into the totals of the unsharded 4 runs. */
+static void shards_combine(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct check_stats whole, s0, s1, sum;
+    char *t, *t0, *t1;
+    check_config_default(&cfg);
+    cfg.steps = 5000;
+    cfg.runs = 4;
+    cfg.progress = false;
+    run_to(&cfg, &whole, &t);
+    cfg.shard_n = 2;
+    run_to(&cfg, &s0, &t0);
+    cfg.shard_i = 1;
+    run_to(&cfg, &s1, &t1);
+    memset(&sum, 0, sizeof sum);
+    assert_true(check_parse_shard_line(t0, &sum));
+    assert_true(check_parse_shard_line(t1, &sum));
+    assert_int_equal(sum.runs, 4);
+    assert_int_equal(sum.steps, whole.steps);
+    assert_int_equal(sum.shootdowns, whole.shootdowns);
+    assert_int_equal(sum.ops_ok[0], whole.ops_ok[0]);
+    assert_int_equal(sum.page_faults, whole.page_faults);
+    free(t);
+    free(t0);
+    free(t1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(random_run_holds),      cmocka_unit_test(exhaustive_small_holds),
+        cmocka_unit_test(wrong_write_is_caught), cmocka_unit_test(same_seed_same_output),
+        cmocka_unit_test(shards_combine),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
