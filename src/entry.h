@@ -68,16 +68,14 @@ static inline uint64_t entry_addr(uint64_t e, unsigned layer) { return e & entry
 
 static inline uint64_t dir_entry_encode(uint64_t dir_pa) { return dir_pa | ENTRY_DIR_BITS; }
 
+/* x86pt's flag bits are laid out so that writable and user shift straight onto
+ * RW and US, and no_execute onto XD: the codec has no branches. */
+_Static_assert(X86PT_WRITABLE << 1 == ENTRY_RW && X86PT_USER << 1 == ENTRY_US, "flag layout");
+_Static_assert((uint64_t)X86PT_NO_EXECUTE << 61 == ENTRY_XD, "flag layout");
+
 static inline uint64_t perms_encode(unsigned flags)
 {
-    uint64_t e = 0;
-    if (flags & X86PT_WRITABLE)
-        e |= ENTRY_RW;
-    if (flags & X86PT_USER)
-        e |= ENTRY_US;
-    if (flags & X86PT_NO_EXECUTE)
-        e |= ENTRY_XD;
-    return e;
+    return ((uint64_t)(flags & (X86PT_WRITABLE | X86PT_USER)) << 1) | ((uint64_t)(flags & X86PT_NO_EXECUTE) << 61);
 }
 
 static inline uint64_t page_entry_encode(uint64_t pa, unsigned layer, unsigned flags)
@@ -88,8 +86,7 @@ static inline uint64_t page_entry_encode(uint64_t pa, unsigned layer, unsigned f
 /* The permissions one entry contributes, in x86pt flag form (XD as no_execute). */
 static inline unsigned entry_flags(uint64_t e)
 {
-    return ((e & ENTRY_RW) ? X86PT_WRITABLE : 0u) | ((e & ENTRY_US) ? X86PT_USER : 0u) |
-           ((e & ENTRY_XD) ? X86PT_NO_EXECUTE : 0u);
+    return (unsigned)((e >> 1) & (X86PT_WRITABLE | X86PT_USER)) | (unsigned)((e >> 61) & X86PT_NO_EXECUTE);
 }
 
 /* Flags combined along a walk (hardware.rs: valid_pt_walk): writable and user

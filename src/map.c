@@ -94,19 +94,31 @@ uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, 
     return fresh;
 }
 
-x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t size,
-                         unsigned flags, struct x86pt_flush *flush)
+/* The fast path: the hint names the page table of va, only its slot to check. */
+static inline x86pt_status_t map_into_known_table(struct x86pt *pt, uint64_t dir, uint64_t va, uint64_t pa,
+                                                  unsigned flags)
 {
-    uint64_t va = vaddr.va;
-    unsigned target, layer;
-    uint64_t dir, fresh[PT_LAYERS - 1];
-    flush_none(flush);
+    uint64_t *d = dir_at(pt, dir);
+    unsigned idx = layer_index(va, PT_LEAF_LAYER);
+    if (entry_present(entry_load(d, idx)))
+        return X86PT_E_OVERLAP;
+#if X86PT_MUTANT == 6 /* mutant 6 on the fast path too */
+    entry_store(pt, dir, d, idx, page_entry_encode(pa, PT_LEAF_LAYER, flags) | ENTRY_PS);
+#else
+    entry_store(pt, dir, d, idx, page_entry_encode(pa, PT_LEAF_LAYER, flags));
+#endif
+    *used_count(pt, dir) += 1;
+    return X86PT_OK;
+}
 
-    x86pt_status_t st = check_map_args(pt, va, paddr.pa, size, flags, &target);
-    if (st == X86PT_OK && target == PT_LEAF_LAYER && hint_lookup(pt, va, &dir))
-        layer = PT_LEAF_LAYER; /* the page table of va exists: only its slot to check */
-    else if (st == X86PT_OK)
-        st = find_free_slot(pt, va, target, &dir, &layer);
+/* The general path: walk, check, allocate what is missing, commit. Kept out of
+ * line so that the fast path saves no registers it does not use. */
+static __attribute__((noinline)) x86pt_status_t map_walking(struct x86pt *pt, uint64_t va, uint64_t pa,
+                                                             unsigned target, unsigned flags)
+{
+    unsigned layer;
+    uint64_t dir, fresh[PT_LAYERS - 1];
+    x86pt_status_t st = find_free_slot(pt, va, target, &dir, &layer);
     if (st == X86PT_OK && layer == target && entry_present(entry_load(dir_at(pt, dir), layer_index(va, target))))
         st = X86PT_E_OVERLAP;
     if (st == X86PT_OK)
@@ -118,16 +130,30 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
         dir = x86pt_link_new_dir(pt, dir, layer_index(va, layer), fresh[i]);
 #if X86PT_MUTANT == 3 /* mutant 3: the leaf's slot at the 2 MiB level computed with shift 20 */
     entry_store(pt, dir, dir_at(pt, dir), target == 2 ? (unsigned)(va >> 20) & 511u : layer_index(va, target),
-                page_entry_encode(paddr.pa, target, flags));
+                page_entry_encode(pa, target, flags));
 #elif X86PT_MUTANT == 6 /* mutant 6: bit 7 (PAT at this level) set in a 4 KiB entry */
     entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target),
-                page_entry_encode(paddr.pa, target, flags) | (target == PT_LEAF_LAYER ? ENTRY_PS : 0));
+                page_entry_encode(pa, target, flags) | (target == PT_LEAF_LAYER ? ENTRY_PS : 0));
 #else
-    entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target), page_entry_encode(paddr.pa, target, flags));
+    entry_store(pt, dir, dir_at(pt, dir), layer_index(va, target), page_entry_encode(pa, target, flags));
 #endif
     *used_count(pt, dir) += 1;
     if (target == PT_LEAF_LAYER)
         hint_set(pt, va, dir);
-    /* A not-present entry is never cached in a TLB: nothing to invalidate. */
     return X86PT_OK;
+}
+
+x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t size,
+                         unsigned flags, struct x86pt_flush *flush)
+{
+    unsigned target;
+    uint64_t dir;
+    /* A not-present entry is never cached in a TLB: nothing to invalidate. */
+    flush_none(flush);
+    x86pt_status_t st = check_map_args(pt, vaddr.va, paddr.pa, size, flags, &target);
+    if (st != X86PT_OK)
+        return st;
+    if (target == PT_LEAF_LAYER && hint_lookup(pt, vaddr.va, &dir))
+        return map_into_known_table(pt, dir, vaddr.va, paddr.pa, flags);
+    return map_walking(pt, vaddr.va, paddr.pa, target, flags);
 }

@@ -8,7 +8,7 @@ x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned fla
     flush_none(flush);
     if (flags & ~(unsigned)X86PT_FLAGS_ALL)
         return X86PT_E_BADFLAGS;
-    x86pt_status_t st = x86pt_find_mapping(pt, vaddr.va, &w);
+    x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
 #if X86PT_MUTANT == 4 /* mutant 4: new permissions ORed into the old ones */

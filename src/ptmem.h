@@ -87,11 +87,28 @@ struct walk {
 
 #include "hint.h"
 
-/* true if the walk ends in a page mapping at w->layer. Starts from the hint
- * when it names the page table of va. */
-bool x86pt_walk(struct x86pt *pt, uint64_t va, struct walk *w);
-/* The same, always from the root, filling every dirs[] on the way. */
+/* true if the walk ends in a page mapping at w->layer; always from the root,
+ * filling every dirs[] on the way (walk.c). */
 bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w);
+
+/* The same, but from the hint when it names the page table of va. The flags
+ * of the directories above are then known without reading them: the library
+ * only ever links directories with every permission. */
+static inline bool pt_walk(struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    uint64_t dir;
+    if (!hint_lookup(pt, va, &dir))
+        return x86pt_walk_from_root(pt, va, w);
+    unsigned idx = layer_index(va, PT_LEAF_LAYER);
+    uint64_t e = entry_load(dir_at(pt, dir), idx);
+    w->dirs[PT_LEAF_LAYER] = dir;
+    w->idx[PT_LEAF_LAYER] = idx;
+    w->layer = PT_LEAF_LAYER;
+    w->entry = e;
+    w->flags = entry_flags(e);
+    w->from_hint = true;
+    return entry_present(e);
+}
 
 /* Allocate n zeroed directory frames, all or none (map.c). */
 x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsigned n);
@@ -116,13 +133,23 @@ static inline x86pt_status_t check_vaddr(uint64_t va)
 
 static inline x86pt_status_t layer_for_size(uint64_t size, unsigned *layer)
 {
-    for (unsigned l = 1; l < PT_LAYERS; l++) {
-        if (size == layer_size(l)) {
-            *layer = l;
-            return X86PT_OK;
-        }
+    switch (size) {
+    case X86PT_PAGE_4K: *layer = 3; return X86PT_OK;
+    case X86PT_PAGE_2M: *layer = 2; return X86PT_OK;
+    case X86PT_PAGE_1G: *layer = 1; return X86PT_OK;
+    default: return X86PT_E_BADSIZE;
     }
-    return X86PT_E_BADSIZE;
+}
+
+/* The walk to the page that starts exactly at va (unmap, protect). */
+static inline x86pt_status_t find_mapping(struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    x86pt_status_t st = check_vaddr(va);
+    if (st != X86PT_OK)
+        return st;
+    if (!pt_walk(pt, va, w) || (va & (layer_size(w->layer) - 1)) != 0)
+        return X86PT_E_NOTMAPPED;
+    return X86PT_OK;
 }
 
 #endif /* X86PT_PTMEM_H */

@@ -6,11 +6,13 @@
  */
 #include "ptmem.h"
 
-unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
+/* The slot's directory empties (its count is 1 before the clear): free it and
+ * every directory that empties above it, up to (not including) the root.
+ * Returns how many were freed. */
+static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
 {
     unsigned freed = 0;
-    entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
-    if (*used_count(pt, w->dirs[layer]) == 1 && layer > 0 && w->from_hint) {
+    if (w->from_hint) {
         /* The page table empties: learn the path above it, which the hinted
          * walk skipped. The leaf is already gone, so this walk stops at it. */
         x86pt_walk_from_root(pt, va, w);
@@ -41,15 +43,19 @@ unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, 
     return freed;
 }
 
-/* The walk to the page that starts exactly at va. */
-x86pt_status_t x86pt_find_mapping(struct x86pt *pt, uint64_t va, struct walk *w)
+/* Clear slot w->idx[layer] of the walk to va; reclaim what empties. Returns
+ * how many directories were freed. */
+static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
 {
-    x86pt_status_t st = check_vaddr(va);
-    if (st != X86PT_OK)
-        return st;
-    if (!x86pt_walk(pt, va, w) || (va & (layer_size(w->layer) - 1)) != 0)
-        return X86PT_E_NOTMAPPED;
-    return X86PT_OK;
+    entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+    uint16_t *count = used_count(pt, w->dirs[layer]);
+    if (*count > 1 || layer == 0) {
+#if X86PT_MUTANT != 7
+        *count -= 1;
+#endif
+        return 0;
+    }
+    return reclaim_upward(pt, va, w, layer);
 }
 
 x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
@@ -57,7 +63,7 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
 {
     struct walk w;
     flush_none(flush);
-    x86pt_status_t st = x86pt_find_mapping(pt, vaddr.va, &w);
+    x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
     uint64_t size = layer_size(w.layer);
@@ -67,7 +73,7 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
         removed->size = size;
         removed->flags = w.flags;
     }
-    unsigned freed = x86pt_clear_and_reclaim(pt, vaddr.va, &w, w.layer);
+    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer);
 #if X86PT_MUTANT == 9 /* mutant 9: nothing reported to invalidate */
     flush = NULL;
 #endif

@@ -32,30 +32,12 @@ bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w)
     return false; /* unreachable: layer 3 entries are always pages */
 }
 
-/* From the hint, the flags of the directories above are known without reading
- * them: the library only ever links directories with every permission. */
-bool x86pt_walk(struct x86pt *pt, uint64_t va, struct walk *w)
-{
-    uint64_t dir;
-    if (!hint_lookup(pt, va, &dir))
-        return x86pt_walk_from_root(pt, va, w);
-    unsigned idx = layer_index(va, PT_LEAF_LAYER);
-    uint64_t e = entry_load(dir_at(pt, dir), idx);
-    w->dirs[PT_LEAF_LAYER] = dir;
-    w->idx[PT_LEAF_LAYER] = idx;
-    w->layer = PT_LEAF_LAYER;
-    w->entry = e;
-    w->flags = entry_flags(e);
-    w->from_hint = true;
-    return entry_present(e);
-}
-
 x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out)
 {
     if (!va_canonical(vaddr.va))
         return X86PT_E_NONCANONICAL;
     struct walk w;
-    if (!x86pt_walk(pt, vaddr.va, &w))
+    if (!pt_walk(pt, vaddr.va, &w))
         return X86PT_E_NOTMAPPED;
     uint64_t size = layer_size(w.layer);
     out->base = x86pt_va(vaddr.va & ~(size - 1));
