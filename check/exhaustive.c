@@ -102,8 +102,10 @@ static bool enqueue(struct search *S, const struct os_vars *s, uint32_t idx)
     if (S->qtail == S->qcap) {
         /* compact, then grow */
         size_t live = S->qtail - S->qhead;
-        memmove(S->queue, S->queue + S->qhead, live * sizeof *S->queue);
-        memmove(S->qidx, S->qidx + S->qhead, live * sizeof *S->qidx);
+        if (live) { /* the queue starts out NULL: no memmove from it */
+            memmove(S->queue, S->queue + S->qhead, live * sizeof *S->queue);
+            memmove(S->qidx, S->qidx + S->qhead, live * sizeof *S->qidx);
+        }
         S->qhead = 0;
         S->qtail = live;
         if (S->qtail == S->qcap) {

@@ -295,9 +295,11 @@ static bool impl_init(void *ctx, const struct os_consts *c, struct hw_pmem *ptm,
 
 struct ptlib *ptlib_new(unsigned pt_frames, uint64_t seed)
 {
-    struct ptlib *p = calloc(1, sizeof *p);
+    /* trash is page-aligned inside the struct: the struct must be too */
+    struct ptlib *p = aligned_alloc(HW_PAGE_SIZE, (sizeof *p + HW_PAGE_SIZE - 1) / HW_PAGE_SIZE * HW_PAGE_SIZE);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->frames = pt_frames;
     p->flat = aligned_alloc(HW_PAGE_SIZE, (size_t)pt_frames * HW_PAGE_SIZE);
     p->stamp = calloc(pt_frames, sizeof *p->stamp);

@@ -191,7 +191,8 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
         }
     }
     unsigned n = (unsigned)cur->len;
-    memcpy(buf, cur->map, cur->len * sizeof *buf);
+    if (cur->len) /* memcpy from an empty map's NULL is undefined */
+        memcpy(buf, cur->map, cur->len * sizeof *buf);
     if (insert)
         hl_mappings_insert(buf, &n, (unsigned)cap, base, pte);
     else
