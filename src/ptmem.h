@@ -87,6 +87,17 @@ struct walk {
 
 #include "hint.h"
 
+/* Read slot idx of dir at this layer into the walk as its last step. */
+static inline uint64_t walk_read(const struct x86pt *pt, struct walk *w, unsigned layer, uint64_t dir, unsigned idx)
+{
+    uint64_t e = entry_load(dir_at(pt, dir), idx);
+    w->dirs[layer] = dir;
+    w->idx[layer] = idx;
+    w->layer = layer;
+    w->entry = e;
+    return e;
+}
+
 /* true if the walk ends in a page mapping at w->layer; always from the root,
  * filling every dirs[] on the way (walk.c). */
 bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w);
@@ -99,12 +110,7 @@ static inline bool pt_walk(struct x86pt *pt, uint64_t va, struct walk *w)
     uint64_t dir;
     if (!hint_lookup(pt, va, &dir))
         return x86pt_walk_from_root(pt, va, w);
-    unsigned idx = layer_index(va, PT_LEAF_LAYER);
-    uint64_t e = entry_load(dir_at(pt, dir), idx);
-    w->dirs[PT_LEAF_LAYER] = dir;
-    w->idx[PT_LEAF_LAYER] = idx;
-    w->layer = PT_LEAF_LAYER;
-    w->entry = e;
+    uint64_t e = walk_read(pt, w, PT_LEAF_LAYER, dir, layer_index(va, PT_LEAF_LAYER));
     w->flags = entry_flags(e);
     w->from_hint = true;
     return entry_present(e);

@@ -12,12 +12,7 @@ bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w)
     w->from_hint = false;
     unsigned flags = X86PT_FLAGS_ALL & ~X86PT_NO_EXECUTE;
     for (unsigned layer = 0; layer < PT_LAYERS; layer++) {
-        unsigned idx = layer_index(va, layer);
-        uint64_t e = entry_load(dir_at(pt, dir), idx);
-        w->dirs[layer] = dir;
-        w->idx[layer] = idx;
-        w->layer = layer;
-        w->entry = e;
+        uint64_t e = walk_read(pt, w, layer, dir, layer_index(va, layer));
         if (!entry_present(e))
             return false;
         flags = flags_combine(flags, entry_flags(e));
