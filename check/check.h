@@ -28,10 +28,12 @@ struct check_config {
     uint64_t sizes[3];
     unsigned nsizes;
     bool protect;                    /* include protect operations */
+    bool ranges;                     /* include range operations (x86pt_map_range & co.) */
     bool ad;                         /* include the hardware's A/D step */
     bool ad_check;                   /* run every operation twice for A/D independence */
     uint64_t phys_mem_size;          /* bytes of user memory */
     unsigned pt_frames;              /* frames of page-table memory */
+    unsigned pt_reserved;            /* frames [0, pt_reserved) never handed out (os_consts) */
     unsigned maxphyaddr;
     bool progress;                   /* progress bar on stderr (only if a TTY) */
     /* exhaustive */
@@ -42,6 +44,11 @@ struct check_config {
 void check_config_default(struct check_config *cfg);
 /* The small exhaustive configuration: 2 cores, 2 threads, 2 vaddrs, 2 sizes. */
 void check_config_small(struct check_config *cfg);
+/* The range workload (random --ranges): 2 NUMA nodes x 2 cores, 4 threads, range and single
+ * operations over [0, 4M) and [1G, 1G + 4M) where 4 KiB, 2 MiB and 1 GiB pages mix. */
+void check_config_ranges(struct check_config *cfg);
+/* The small exhaustive configuration with ranges (exhaustive --ranges). */
+void check_config_small_ranges(struct check_config *cfg);
 /* Fill os constants (ULT2core round robin). */
 void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl);
 
@@ -49,7 +56,8 @@ void check_consts(const struct check_config *cfg, struct os_consts *c, const str
 struct check_stats {
     uint64_t runs, steps, violations;
     uint64_t by_step[OS_STEP_KIND_COUNT];
-    uint64_t ops_ok[3], ops_err[3];  /* map, unmap, protect: completed Ok / Err */
+    uint64_t ops_ok[6], ops_err[6];  /* map, unmap, protect, map_range, unmap_range, protect_range */
+    uint64_t range_stores, splits;   /* range stores applied; split swaps among them */
     uint64_t page_faults, shootdowns, tlb_fills, tlb_evicts, ad_updates, stores, loads;
     uint64_t skipped_unsound, stuck;
     double seconds;

@@ -7,6 +7,9 @@
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
  *          --no-protect --no-ad --no-ad-check --max-states N --max-depth N --small --no-progress
+ *          --pt-reserved N (frames below N are never handed out)
+ *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
+ *          configuration; put it first, it resets the configuration)
  */
 #include "check.h"
 
@@ -42,8 +45,9 @@ static int usage(void)
 {
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
-                    "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N\n"
-                    "  --no-protect --no-ad --no-ad-check --max-states N --max-depth N --small --no-progress\n");
+                    "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
+                    "  --no-protect --no-ad --no-ad-check --max-states N --max-depth N --small --no-progress\n"
+                    "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
 
@@ -125,6 +129,8 @@ int check_main(int argc, char **argv)
             mode = MUTANTS;
         else if (!strcmp(a, "--small"))
             check_config_small(&cfg);
+        else if (!strcmp(a, "--ranges"))
+            mode == EXHAUSTIVE ? check_config_small_ranges(&cfg) : check_config_ranges(&cfg);
         else if (!strcmp(a, "--no-protect"))
             cfg.protect = false;
         else if (!strcmp(a, "--protect"))
@@ -151,6 +157,8 @@ int check_main(int argc, char **argv)
             cfg.seed = num(v);
         else if (OPT("--phys"))
             cfg.phys_mem_size = num(v);
+        else if (OPT("--pt-reserved"))
+            cfg.pt_reserved = (unsigned)num(v);
         else if (OPT("--pt-frames"))
             cfg.pt_frames = (unsigned)num(v);
         else if (OPT("--max-states"))

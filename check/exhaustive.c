@@ -197,6 +197,50 @@ static bool emit(struct search *S, const struct os_vars *s, uint32_t idx, const 
     return true;
 }
 
+/* The range operations of the small range configuration, around the 2 MiB boundary: a map
+ * of two 4 KiB pages across it (frames elsewhere, so that it is sound next to a 2 MiB page at
+ * 0), an unmap of the same two pages and a read-only protect of the two pages below it, both
+ * splitting what straddles (a 2 MiB page at 0). */
+static bool range_starts(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                         unsigned t)
+{
+    static const struct {
+        enum os_step_kind kind;
+        uint64_t vaddr, length, paddr;
+    } ops[] = {
+        { OS_STEP_MAP_RANGE_START, 0x1ff000, 0x2000, 0x3ff000 },
+        { OS_STEP_UNMAP_RANGE_START, 0x1ff000, 0x2000, 0 },
+        { OS_STEP_PROTECT_RANGE_START, 0x1fe000, 0x2000, 0 },
+    };
+    for (unsigned i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        struct os_step st;
+        memset(&st, 0, sizeof st);
+        st.kind = ops[i].kind;
+        st.ULT_id = t;
+        st.vaddr = ops[i].vaddr;
+        st.length = ops[i].length;
+        st.paddr = ops[i].paddr;
+        st.policy = HL_POLICY_LARGEST_FIT;
+        st.split = true;
+        st.flags.is_writable = ops[i].kind == OS_STEP_MAP_RANGE_START;
+        if (!emit(S, s, idx, k, st))
+            return false;
+    }
+    return true;
+}
+
+/* With ranges, a split leaves 512 pages: TLBs fill only the pages holding one of these
+ * addresses (the ends of the configuration's ranges and vaddr 0), or the state space is the
+ * powerset of 512 TLB entries. */
+static bool watched(const struct hw_mapping *m)
+{
+    static const uint64_t at[] = { 0, 0x1fe000, 0x1ff000, 0x200000 };
+    for (unsigned i = 0; i < sizeof at / sizeof at[0]; i++)
+        if (hw_between(at[i], m->base, m->base + m->pte.frame.size))
+            return true;
+    return false;
+}
+
 static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
 {
     const struct check_config *cfg = S->cfg;
@@ -230,6 +274,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                         return false;
                 }
             }
+            if (cfg->ranges && i == 0 && !range_starts(S, s, idx, k, t))
+                return false;
             memset(&st, 0, sizeof st);
             st.ULT_id = t;
             st.vaddr = va;
@@ -261,6 +307,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             OS_STEP_MAP_OP_START, OS_STEP_MAP_END, OS_STEP_UNMAP_OP_START, OS_STEP_UNMAP_OP_END,
             OS_STEP_UNMAP_INITIATE_SHOOTDOWN, OS_STEP_ACK_SHOOTDOWN_IPI, OS_STEP_UNMAP_END, OS_STEP_VIEW_STUTTER,
             OS_STEP_PROTECT_OP_START, OS_STEP_PROTECT_OP_END, OS_STEP_PROTECT_INITIATE_SHOOTDOWN, OS_STEP_PROTECT_END,
+            OS_STEP_RANGE_STORE,
         };
         for (unsigned j = 0; j < sizeof kinds / sizeof kinds[0]; j++) {
             memset(&st, 0, sizeof st);
@@ -271,6 +318,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
         }
         struct hw_core core = os_core_of(c, i);
         for (size_t m = 0; m < k->pt.len; m++) {
+            if (cfg->ranges && !watched(&k->pt.map[m]))
+                continue;
             memset(&st, 0, sizeof st);
             st.kind = OS_STEP_HW;
             st.hw.kind = HW_STEP_TLB_FILL;

@@ -1,7 +1,8 @@
 /*
  * `x86pt check --mutants`: for each mutant of check/mutants.def, build the checker against a
  * library compiled with -DX86PT_MUTANT=id (make BUILD=build-mutant-id), run it on a short
- * random configuration and then the small exhaustive one, and report which check caught it.
+ * random configuration, then on the range workload (random --ranges), then the small
+ * exhaustive one, and report which check caught it.
  */
 #include "check.h"
 
@@ -62,6 +63,11 @@ int check_mutants(const char *self, const struct check_config *cfg)
         snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --steps %llu --seed %llu 2>&1", m->id,
                  (unsigned long long)(cfg->steps < 200000 ? cfg->steps : 200000), (unsigned long long)cfg->seed);
         bool hit = run_caught(cmd, caught, sizeof caught);
+        if (!hit) { /* the range workload (check_config_ranges) */
+            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --ranges --steps 30000 --seed %llu 2>&1",
+                     m->id, (unsigned long long)cfg->seed);
+            hit = run_caught(cmd, caught, sizeof caught);
+        }
         if (!hit) {
             snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check exhaustive --max-states 300000 2>&1", m->id);
             hit = run_caught(cmd, caught, sizeof caught);

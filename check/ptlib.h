@@ -5,6 +5,11 @@
  * the memory as it is, and on a copy whose present entries carry random Accessed/Dirty bits;
  * the two runs must make the same stores modulo A/D, the same allocations and frees, and
  * return the same result (the write sequence may not depend on A/D bits).
+ *
+ * Range operations (x86pt_map_range / unmap_range / protect_range) run the same way. A
+ * directory the library fills while it is unreachable (a split's 512 entries) is not
+ * reported by observe_write; when a store links it, its contents are recorded first as
+ * hidden stores (struct os_pt_event), then the linking store.
  */
 #ifndef X86PT_CHECK_PTLIB_H
 #define X86PT_CHECK_PTLIB_H

@@ -137,9 +137,67 @@ static void gen_ad(struct runner *r, struct os_step *st)
     st->hw.is_write = below(r, 2);
 }
 
+#define K4 UINT64_C(0x1000)
+#define M2 UINT64_C(0x200000)
+#define G1 UINT64_C(0x40000000)
+
+/* Range mode: every map aliases its vaddr at one of two offsets (identity mostly, so that the
+ * first 64 KiB are user memory; 2^36 otherwise), so that frames overlap exactly when the
+ * mappings of one alias overlap, and a map over another alias's mapping is a sound Err; a
+ * third alias is not 2 MiB-aligned relative to the vaddr. */
+static uint64_t alias(struct runner *r, uint64_t va)
+{
+    unsigned k = below(r, 8);
+    /* and now and then frames 12 KiB off the virtual alignment: the page size must follow both */
+    return va + (k < 6 ? 0 : k < 7 ? UINT64_C(1) << 36 : (UINT64_C(1) << 37) + 3 * K4);
+}
+
+/* A range start: ranges of 0..5 pages around the 2 MiB boundaries of [0, 4M) and of
+ * [1G, 1G + 4M), or now and then a big one (2M, 4M at 0; 2M, 1G at 1G) that makes huge pages
+ * or sweeps a window clean. All policies, both straddle modes. */
+static void gen_range_start(struct runner *r, struct os_step *st)
+{
+    static const uint64_t anchors[] = { 0,          M2 - 3 * K4, M2 - 2 * K4,      M2 - K4,     M2,
+                                        M2 + K4,    4 * M2 - 2 * K4, G1,           G1 + M2 - 2 * K4,
+                                        G1 + M2 - K4, G1 + M2 };
+    unsigned kind = below(r, 6);
+    st->ULT_id = below(r, r->c.ULT_no);
+    bool big = below(r, 4) == 0;
+    if (big) {
+        bool low = below(r, 2);
+        st->vaddr = low ? 0 : G1;
+        st->length = low ? (below(r, 2) ? M2 : 2 * M2) : (below(r, 2) ? M2 : G1);
+    } else {
+        st->vaddr = anchors[below(r, sizeof anchors / sizeof anchors[0])];
+        st->length = K4 * below(r, 6);
+    }
+    st->flags = rnd_flags(r);
+    st->split = below(r, 3) != 0;
+    if (kind < 3) {
+        static const uint64_t psize[4] = { K4, K4, M2, G1 };
+        unsigned pol = below(r, 10);
+        st->kind = OS_STEP_MAP_RANGE_START;
+        st->policy = pol < 5 || big ? HL_POLICY_LARGEST_FIT : pol < 8 ? HL_POLICY_ONLY_4K : pol < 9 ? HL_POLICY_ONLY_2M : HL_POLICY_ONLY_1G;
+        if (st->policy == HL_POLICY_ONLY_4K && st->length > 2 * M2 - 1)
+            st->policy = HL_POLICY_LARGEST_FIT; /* 2^18 stores: not in a random run */
+        st->paddr = alias(r, st->vaddr);
+        uint64_t z = psize[st->policy];
+        if (st->vaddr % z || st->paddr % z || st->length % z)
+            st->policy = HL_POLICY_LARGEST_FIT;
+    } else if (kind < 5) {
+        st->kind = OS_STEP_UNMAP_RANGE_START;
+    } else {
+        st->kind = OS_STEP_PROTECT_RANGE_START;
+    }
+}
+
 static void gen_start(struct runner *r, struct os_step *st)
 {
     const struct check_config *cfg = r->cfg;
+    if (cfg->ranges && below(r, 5) < 3) {
+        gen_range_start(r, st);
+        return;
+    }
     unsigned kind = below(r, 10);
     st->ULT_id = below(r, r->c.ULT_no);
     st->vaddr = cfg->vaddrs[below(r, cfg->nvaddrs)];
@@ -152,6 +210,8 @@ static void gen_start(struct runner *r, struct os_step *st)
         st->pte.frame.base = cfg->frames[below(r, cfg->nframes)];
         for (unsigned i = 0; i < 8 && st->pte.frame.base % size; i++)
             st->pte.frame.base = cfg->frames[below(r, cfg->nframes)];
+        if (cfg->ranges)
+            st->pte.frame.base = alias(r, st->vaddr);
         st->pte.flags = rnd_flags(r);
     } else if (kind < 8 || !cfg->protect) {
         st->kind = OS_STEP_UNMAP_START;
@@ -169,15 +229,25 @@ static void gen_progress(struct runner *r, struct os_step *st)
         unsigned i = (start + d) % n;
         const struct os_core_state *cs = &r->cur.core_states[i];
         if (r->cur.TLB_Shootdown.open_requests >> i & 1 && below(r, 2)) {
-            /* the IPI handler: invlpg, then acknowledge */
+            /* the IPI handler: invlpg, then acknowledge (a range: invlpg each entry in the
+             * flush range, or every entry) */
             const struct hw_tlb *t = hw_core_tlb_const(&r->c.hw, &r->cur.hw, os_core_of(&r->c, i));
             const struct hw_pte *p = hw_tlb_get(t, r->cur.TLB_Shootdown.vaddr);
             st->core = i;
+            if (r->cur.TLB_Shootdown.for_range) {
+                p = NULL;
+                for (uint32_t e = 0; e < t->len && !p; e++)
+                    if (os_tlb_entry_in_shootdown(&r->cur.TLB_Shootdown, &t->entries[e])) {
+                        p = &t->entries[e].pte;
+                        st->hw.vaddr = t->entries[e].base;
+                    }
+            } else {
+                st->hw.vaddr = r->cur.TLB_Shootdown.vaddr;
+            }
             if (p) {
                 st->kind = OS_STEP_HW;
                 st->hw.kind = HW_STEP_TLB_EVICT;
                 st->hw.core = os_core_of(&r->c, i);
-                st->hw.vaddr = r->cur.TLB_Shootdown.vaddr;
             } else {
                 st->kind = OS_STEP_ACK_SHOOTDOWN_IPI;
             }
@@ -186,6 +256,11 @@ static void gen_progress(struct runner *r, struct os_step *st)
         if (cs->kind == OS_IDLE)
             continue;
         st->core = i;
+        bool stores_left = cs->range && r->cur.plan.pos < r->cur.plan.n;
+        if (stores_left && below(r, 8)) {
+            st->kind = OS_STEP_RANGE_STORE;
+            return;
+        }
         switch (cs->kind) {
         case OS_MAP_WAITING: st->kind = OS_STEP_MAP_OP_START; break;
         case OS_MAP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_MAP_END; break;
@@ -271,9 +346,13 @@ static void count(struct check_stats *s, const struct os_step *st)
         default: s->ad_updates++; break;
         }
         break;
-    case OS_STEP_MAP_END: st->result_ok ? s->ops_ok[0]++ : s->ops_err[0]++; break;
-    case OS_STEP_UNMAP_END: st->result_ok ? s->ops_ok[1]++ : s->ops_err[1]++; break;
-    case OS_STEP_PROTECT_END: st->result_ok ? s->ops_ok[2]++ : s->ops_err[2]++; break;
+    case OS_STEP_MAP_END: st->result_ok ? s->ops_ok[3 * st->range]++ : s->ops_err[3 * st->range]++; break;
+    case OS_STEP_UNMAP_END: st->result_ok ? s->ops_ok[1 + 3 * st->range]++ : s->ops_err[1 + 3 * st->range]++; break;
+    case OS_STEP_PROTECT_END: st->result_ok ? s->ops_ok[2 + 3 * st->range]++ : s->ops_err[2 + 3 * st->range]++; break;
+    case OS_STEP_RANGE_STORE:
+        s->range_stores++;
+        s->splits += st->nhidden > 0;
+        break;
     case OS_STEP_UNMAP_INITIATE_SHOOTDOWN:
     case OS_STEP_PROTECT_INITIATE_SHOOTDOWN: s->shootdowns++; break;
     default: break;
@@ -476,14 +555,18 @@ int check_random(const struct check_config *cfg, struct check_stats *stats, stru
     return 0;
 }
 
-static const char *const op_names[3] = { "map", "unmap", "protect" };
+static const char *const op_names[6] = { "map", "unmap", "protect", "map_range", "unmap_range", "protect_range" };
 
 void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
 {
     fprintf(f, "runs: %" PRIu64 "\n", s->runs);
     fprintf(f, "steps: %" PRIu64 "\n", s->steps);
-    for (unsigned i = 0; i < 3; i++)
-        fprintf(f, "operations %s: %" PRIu64 " ok, %" PRIu64 " err\n", op_names[i], s->ops_ok[i], s->ops_err[i]);
+    for (unsigned i = 0; i < 6; i++)
+        if (i < 3 || s->ops_ok[i] || s->ops_err[i])
+            fprintf(f, "operations %s: %" PRIu64 " ok, %" PRIu64 " err\n", op_names[i], s->ops_ok[i], s->ops_err[i]);
+    if (s->range_stores)
+        fprintf(f, "range stores: %" PRIu64 " (%" PRIu64 " with a split directory filled before)\n", s->range_stores,
+                s->splits);
     fprintf(f, "page faults: %" PRIu64 "\n", s->page_faults);
     fprintf(f, "shootdowns: %" PRIu64 "\n", s->shootdowns);
     fprintf(f, "hardware: %" PRIu64 " stores, %" PRIu64 " loads, %" PRIu64 " TLB fills, %" PRIu64
@@ -502,7 +585,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
 
 #define SHARD_FIELDS(X)                                                                               \
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
-        X(stores) X(loads) X(skipped_unsound) X(stuck)
+        X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {
@@ -510,7 +593,7 @@ void check_print_shard_line(FILE *f, const struct check_config *cfg, const struc
 #define PRINT(n) fprintf(f, " " #n "=%" PRIu64, s->n);
     SHARD_FIELDS(PRINT)
 #undef PRINT
-    for (unsigned i = 0; i < 3; i++)
+    for (unsigned i = 0; i < 6; i++)
         fprintf(f, " %s_ok=%" PRIu64 " %s_err=%" PRIu64, op_names[i], s->ops_ok[i], op_names[i], s->ops_err[i]);
     fprintf(f, " seconds=%.3f\n", s->seconds);
 }
@@ -529,7 +612,7 @@ bool check_parse_shard_line(const char *line, struct check_stats *s)
         s->n += (uint64_t)val;
         SHARD_FIELDS(ADD)
 #undef ADD
-        for (unsigned i = 0; i < 3; i++) {
+        for (unsigned i = 0; i < 6; i++) {
             char k1[32], k2[32];
             snprintf(k1, sizeof k1, "%s_ok", op_names[i]);
             snprintf(k2, sizeof k2, "%s_err", op_names[i]);

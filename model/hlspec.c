@@ -4,7 +4,11 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* scratch for the mappings a step should produce (HL_MAX_MAPPINGS is large) */
+static _Thread_local struct hw_mapping range_want[HL_MAX_MAPPINGS];
 
 static bool fail(char *why, size_t len, const char *fmt, ...)
 {
@@ -19,9 +23,11 @@ static bool fail(char *why, size_t len, const char *fmt, ...)
 
 const char *hl_step_name(enum hl_step_kind k)
 {
-    static const char *const names[] = { "ReadWrite",   "MapStart",     "MapEnd",
-                                         "UnmapStart",  "UnmapEnd",     "ProtectStart",
-                                         "ProtectEnd",  "Stutter" };
+    static const char *const names[] = { "ReadWrite",       "MapStart",          "MapEnd",
+                                         "UnmapStart",      "UnmapEnd",          "ProtectStart",
+                                         "ProtectEnd",      "Stutter",           "MapRangeStart",
+                                         "MapRangeEnd",     "UnmapRangeStart",   "UnmapRangeEnd",
+                                         "ProtectRangeStart", "ProtectRangeEnd", "RangeStore" };
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -55,9 +61,25 @@ void hl_step_format(const struct hl_step *st, char *buf, size_t len)
         snprintf(buf, len, "ProtectStart{thread %u, vaddr 0x%" PRIx64 ", %s}", st->thread_id, st->vaddr,
                  flags_str(st->flags));
         break;
+    case HL_STEP_MAP_RANGE_START:
+        snprintf(buf, len, "MapRangeStart{thread %u, vaddr 0x%" PRIx64 ", length 0x%" PRIx64 ", paddr 0x%" PRIx64
+                 ", %s, policy %u}", st->thread_id, st->vaddr, st->length, st->paddr, flags_str(st->flags), st->policy);
+        break;
+    case HL_STEP_UNMAP_RANGE_START:
+    case HL_STEP_PROTECT_RANGE_START:
+        snprintf(buf, len, "%s{thread %u, vaddr 0x%" PRIx64 ", length 0x%" PRIx64 ", %s%s}", hl_step_name(st->kind),
+                 st->thread_id, st->vaddr, st->length, st->kind == HL_STEP_PROTECT_RANGE_START ? flags_str(st->flags) : "",
+                 st->split ? " split" : " fail");
+        break;
+    case HL_STEP_RANGE_STORE:
+        snprintf(buf, len, "RangeStore{thread %u}", st->thread_id);
+        break;
     case HL_STEP_MAP_END:
     case HL_STEP_UNMAP_END:
     case HL_STEP_PROTECT_END:
+    case HL_STEP_MAP_RANGE_END:
+    case HL_STEP_UNMAP_RANGE_END:
+    case HL_STEP_PROTECT_RANGE_END:
         snprintf(buf, len, "%s{thread %u, %s}", hl_step_name(st->kind), st->thread_id,
                  st->result_ok ? "Ok" : "Err");
         break;
@@ -180,6 +202,9 @@ static bool args_equal(const struct hl_args *a, const struct hl_args *b)
         return false;
     if (a->has_pte && !hw_pte_equal(&a->pte, &b->pte))
         return false;
+    if (hl_args_is_range(a->kind))
+        return a->length == b->length && a->paddr == b->paddr && a->policy == b->policy && a->split == b->split &&
+               a->lo == b->lo && a->hi == b->hi && a->ok == b->ok && hl_flags_equal(a->flags, b->flags);
     return a->kind != HL_ARGS_PROTECT || hl_flags_equal(a->flags, b->flags);
 }
 
@@ -196,6 +221,12 @@ static bool args_vregion(const struct hl_args *b, struct hw_mem_region *r)
     case HL_ARGS_PROTECT: /* extension: like Unmap */
         r->base = b->vaddr;
         r->size = b->has_pte ? b->pte.frame.size : 0;
+        return true;
+    case HL_ARGS_MAP_RANGE:
+    case HL_ARGS_UNMAP_RANGE:
+    case HL_ARGS_PROTECT_RANGE: /* range extension: the region */
+        r->base = b->lo;
+        r->size = b->hi - b->lo;
         return true;
     default:
         return false;
@@ -219,6 +250,10 @@ static bool args_overlap_pmem(const struct hl_args *b, const struct hw_pte *cand
         return hw_overlap(cand->frame, b->pte.frame);
     case HL_ARGS_UNMAP:
         return b->has_pte && hw_overlap(cand->frame, b->pte.frame);
+    case HL_ARGS_MAP_RANGE: {
+        struct hw_mem_region r = { b->paddr, b->length };
+        return hw_overlap(cand->frame, r);
+    }
     default: /* Protect: its frame stays in mappings, where existing_pmem sees it */
         return false;
     }
@@ -260,6 +295,124 @@ bool hl_step_Unmap_enabled(uint64_t vaddr)
     return vaddr < HW_MAX_BASE && hw_aligned(vaddr, HW_L3_ENTRY_SIZE);
 }
 
+/* ---- the range extension: definitions (hlspec.h) --------------------------------------- */
+
+static uint64_t policy_size(unsigned policy)
+{
+    return policy == HL_POLICY_ONLY_2M ? HW_L2_ENTRY_SIZE : policy == HL_POLICY_ONLY_1G ? HW_L1_ENTRY_SIZE : HW_L3_ENTRY_SIZE;
+}
+
+bool hl_step_Range_enabled(const struct hl_consts *c, enum hl_args_kind kind, uint64_t vaddr, uint64_t length,
+                           uint64_t paddr, unsigned policy)
+{
+    if (!hw_aligned(vaddr, HW_L3_ENTRY_SIZE) || !hw_aligned(length, HW_L3_ENTRY_SIZE) || vaddr >= HW_MAX_BASE ||
+        length > HW_MAX_BASE - vaddr)
+        return false;
+    if (length && ((vaddr ^ (vaddr + length - 1)) >> 47)) /* the canonical hole */
+        return false;
+    if (kind != HL_ARGS_MAP_RANGE)
+        return true;
+    uint64_t size = policy_size(policy);
+    uint64_t limit = UINT64_C(1) << c->maxphyaddr;
+    return policy <= HL_POLICY_ONLY_1G && hw_aligned(vaddr, size) && hw_aligned(paddr, size) &&
+           hw_aligned(length, size) && paddr < limit && length <= limit - paddr;
+}
+
+bool hl_straddles(const struct hw_mapping *m, uint64_t first, uint64_t last)
+{
+    uint64_t mlast = m->base + m->pte.frame.size - 1;
+    bool meets = m->base <= last && mlast >= first;
+    return meets && (m->base < first || mlast > last);
+}
+
+void hl_range_region(const struct hw_mapping *m, size_t n, enum hl_args_kind kind, uint64_t vaddr, uint64_t length,
+                     bool split, uint64_t *lo, uint64_t *hi, bool *ok)
+{
+    *lo = vaddr;
+    *hi = vaddr + length;
+    *ok = true;
+    if (!length)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = m[i].base, e = b + m[i].pte.frame.size;
+        if (e <= vaddr || b >= vaddr + length)
+            continue;
+        if (kind == HL_ARGS_MAP_RANGE) {
+            *ok = false; /* candidate_mapping_overlaps_existing_vmem */
+        } else if (hl_straddles(&m[i], vaddr, vaddr + length - 1)) {
+            if (!split)
+                *ok = false;
+            else if (b < *lo)
+                *lo = b;
+            if (split && e > *hi)
+                *hi = e;
+        }
+    }
+    if (!*ok)
+        *lo = vaddr, *hi = vaddr + length;
+}
+
+void hl_map_range_page(uint64_t vaddr, uint64_t length, uint64_t paddr, unsigned policy, uint64_t b,
+                       uint64_t *base, uint64_t *size)
+{
+    static const uint64_t sizes[3] = { HW_L1_ENTRY_SIZE, HW_L2_ENTRY_SIZE, HW_L3_ENTRY_SIZE };
+    for (unsigned l = 0; l < 3; l++) {
+        uint64_t sz = sizes[l], s = b & ~(sz - 1);
+        if (policy != HL_POLICY_LARGEST_FIT && sz != policy_size(policy))
+            continue;
+        if (s >= vaddr && s - vaddr + sz <= length && hw_aligned(s - vaddr + paddr, sz)) {
+            *base = s;
+            *size = sz;
+            return;
+        }
+    }
+    *base = b & ~(HW_L3_ENTRY_SIZE - 1); /* not reached for b inside an enabled range */
+    *size = HW_L3_ENTRY_SIZE;
+}
+
+bool hl_map_range_has_page(const struct hl_args *a, const struct hw_mapping *m)
+{
+    uint64_t base, size;
+    if (m->base < a->vaddr || m->base - a->vaddr >= a->length)
+        return false;
+    hl_map_range_page(a->vaddr, a->length, a->paddr, a->policy, m->base, &base, &size);
+    return base == m->base && size == m->pte.frame.size && m->pte.frame.base == m->base - a->vaddr + a->paddr &&
+           hl_flags_equal(m->pte.flags, a->flags);
+}
+
+bool hl_split_append(const struct hw_mapping *m, uint64_t first, uint64_t last, struct hw_mapping *out, unsigned *n,
+                     unsigned cap, hl_piece_fn keep, void *ctx)
+{
+    if (m->pte.frame.size > HW_L3_ENTRY_SIZE && hl_straddles(m, first, last)) {
+        uint64_t sub = m->pte.frame.size / 512;
+        for (unsigned j = 0; j < 512; j++) {
+            struct hw_mapping part = *m;
+            part.base = m->base + j * sub;
+            part.pte.frame.base = m->pte.frame.base + j * sub;
+            part.pte.frame.size = sub;
+            if (!hl_split_append(&part, first, last, out, n, cap, keep, ctx))
+                return false;
+        }
+        return true;
+    }
+    struct hw_mapping piece = *m;
+    if (keep && !keep(ctx, &piece))
+        return true;
+    if (*n >= cap)
+        return false;
+    out[(*n)++] = piece;
+    return true;
+}
+
+void hl_vars_copy(struct hl_vars *dst, const struct hl_vars *src)
+{
+    dst->mem = src->mem;
+    dst->nmappings = src->nmappings;
+    memcpy(dst->mappings, src->mappings, src->nmappings * sizeof *src->mappings);
+    memcpy(dst->thread_state, src->thread_state, sizeof dst->thread_state);
+    dst->sound = src->sound;
+}
+
 /* ---- mem ---------------------------------------------------------------------------------- */
 
 /* The mapping whose virtual range contains vaddr (sound states have at most one). */
@@ -274,6 +427,11 @@ static const struct hw_mapping *find_mapping(const struct hl_vars *s, uint64_t v
             break;
     }
     return NULL;
+}
+
+const struct hw_mapping *hl_mapping_containing(const struct hl_vars *s, uint64_t vaddr)
+{
+    return find_mapping(s, vaddr);
 }
 
 static uint64_t phys_read(const struct hl_vars *s, uint64_t pa)
@@ -434,6 +592,12 @@ bool hl_init(const struct hl_consts *c, const struct hl_vars *s, char *why, size
     return s->sound ? true : fail(why, len, "init: not sound");
 }
 
+static int by_frame(const void *a, const void *b)
+{
+    uint64_t x = ((const struct hw_mapping *)a)->pte.frame.base, y = ((const struct hw_mapping *)b)->pte.frame.base;
+    return x < y ? -1 : x > y;
+}
+
 bool hl_inv(const struct hl_consts *c, const struct hl_vars *s, char *why, size_t len)
 {
     if (!hl_wf(c, s, why, len))
@@ -442,12 +606,14 @@ bool hl_inv(const struct hl_consts *c, const struct hl_vars *s, char *why, size_
         /* mappings_frame_sizes_over_zero */
         if (s->mappings[i].pte.frame.size == 0)
             return fail(why, len, "inv: mappings_frame_sizes_over_zero (0x%" PRIx64 ")", s->mappings[i].base);
-        /* pmem_no_overlap */
-        for (unsigned j = i + 1; j < s->nmappings; j++)
-            if (hw_overlap(s->mappings[i].pte.frame, s->mappings[j].pte.frame))
-                return fail(why, len, "inv: pmem_no_overlap (0x%" PRIx64 " and 0x%" PRIx64 ")",
-                            s->mappings[i].base, s->mappings[j].base);
+        range_want[i] = s->mappings[i];
     }
+    /* pmem_no_overlap: sorted by frame, neighbours suffice (sizes are over zero) */
+    qsort(range_want, s->nmappings, sizeof *range_want, by_frame);
+    for (unsigned i = 0; i + 1 < s->nmappings; i++)
+        if (hw_overlap(range_want[i].pte.frame, range_want[i + 1].pte.frame))
+            return fail(why, len, "inv: pmem_no_overlap (0x%" PRIx64 " and 0x%" PRIx64 ")", range_want[i].base,
+                        range_want[i + 1].base);
     for (unsigned t = 0; t < c->thread_no; t++) {
         const struct hl_args *b = &s->thread_state[t];
         if (b->kind != HL_ARGS_MAP)
@@ -510,16 +676,26 @@ static bool thread_empty(const struct hl_vars *s1, unsigned tid, char *why, size
 }
 
 /* The pte of a ReadWrite: the mapping at base, or (extension, see hlspec.h) a less permissive
- * copy of it. */
-static bool rw_pte_allowed(const struct hl_vars *s1, const struct hw_mapping *p, char *why, size_t len)
+ * copy of it, or (range extension) any pte that agrees per address with the mapping that
+ * contains vaddr. */
+static bool rw_pte_allowed(const struct hl_vars *s1, const struct hw_mapping *p, uint64_t vaddr, char *why,
+                           size_t len)
 {
     const struct hw_pte *m = hl_mappings_get(s1->mappings, s1->nmappings, p->base);
-    if (!m)
+    if (m && m->frame.size == p->pte.frame.size) {
+        if (m->frame.base != p->pte.frame.base || m->frame.size != p->pte.frame.size ||
+            !hl_flags_le(p->pte.flags, m->flags))
+            return fail(why, len, "ReadWrite: pte at 0x%" PRIx64 " is not the mapping (nor a less permissive copy)",
+                        p->base);
+        return true;
+    }
+    const struct hw_mapping *c = find_mapping(s1, vaddr);
+    if (!c)
         return fail(why, len, "ReadWrite: no mapping at base 0x%" PRIx64, p->base);
-    if (m->frame.base != p->pte.frame.base || m->frame.size != p->pte.frame.size ||
-        !hl_flags_le(p->pte.flags, m->flags))
-        return fail(why, len, "ReadWrite: pte at 0x%" PRIx64 " is not the mapping (nor a less permissive copy)",
-                    p->base);
+    if (p->pte.frame.base + (vaddr - p->base) != c->pte.frame.base + (vaddr - c->base) ||
+        !hl_flags_le(p->pte.flags, c->pte.flags))
+        return fail(why, len, "ReadWrite: pte at 0x%" PRIx64 " disagrees at 0x%" PRIx64 " with the mapping at 0x%" PRIx64,
+                    p->base, vaddr, c->base);
     return true;
 }
 
@@ -543,7 +719,7 @@ static bool step_ReadWrite(const struct hl_consts *c, const struct hl_vars *s1, 
         return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     }
     const struct hw_mapping *p = &st->rw_pte;
-    if (!rw_pte_allowed(s1, p, why, len))
+    if (!rw_pte_allowed(s1, p, st->vaddr, why, len))
         return false;
     if (!hw_between(st->vaddr, p->base, p->base + p->pte.frame.size))
         return fail(why, len, "ReadWrite: vaddr outside the pte");
@@ -587,15 +763,14 @@ static bool step_Map_start(const struct hl_consts *c, const struct hl_vars *s1, 
         return false;
     if (!hl_step_Map_sound(c, s1, st->vaddr, &st->pte))
         return !s2->sound || fail(why, len, "MapStart: unsound start but the state stays sound");
-    struct hl_args a = { HL_ARGS_MAP, st->vaddr, true, st->pte, { false, false, false } };
+    struct hl_args a = { .kind = HL_ARGS_MAP, .vaddr = st->vaddr, .has_pte = true, .pte = st->pte };
     return unchanged_besides_thread_state(c, s1, s2, st->thread_id, &a, why, len);
 }
 
 static bool step_Map_end(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
                          const struct hl_step *st, char *why, size_t len)
 {
-    static const struct hl_args empty = { HL_ARGS_EMPTY, 0, false, { { 0, 0 }, { false, false, false } },
-                                          { false, false, false } };
+    static const struct hl_args empty = { .kind = HL_ARGS_EMPTY };
     if (s2->sound != s1->sound)
         return fail(why, len, "sound changed");
     if (!valid_thread(c, st->thread_id, why, len) ||
@@ -611,7 +786,7 @@ static bool step_Map_end(const struct hl_consts *c, const struct hl_vars *s1, co
     }
     if (!st->result_ok)
         return fail(why, len, "MapEnd: no overlap but result is Err");
-    struct hw_mapping want[HL_MAX_MAPPINGS];
+    struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
     if (!hl_mappings_insert(want, &n, HL_MAX_MAPPINGS, a->vaddr, &a->pte))
@@ -631,8 +806,7 @@ static bool step_Unmap_start(const struct hl_consts *c, const struct hl_vars *s1
         return false;
     if (hl_overlaps_inflight_vmem(c, s1, st->vaddr, pte ? pte->frame.size : 0))
         return !s2->sound || fail(why, len, "UnmapStart: unsound start but the state stays sound");
-    struct hl_args a = { HL_ARGS_UNMAP, st->vaddr, pte != NULL, { { 0, 0 }, { false, false, false } },
-                         { false, false, false } };
+    struct hl_args a = { .kind = HL_ARGS_UNMAP, .vaddr = st->vaddr, .has_pte = pte != NULL };
     if (pte)
         a.pte = *pte;
     if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
@@ -641,7 +815,7 @@ static bool step_Unmap_start(const struct hl_consts *c, const struct hl_vars *s1
         return fail(why, len, "sound changed");
     if (!pte)
         return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
-    struct hw_mapping want[HL_MAX_MAPPINGS];
+    struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
     hl_mappings_remove(want, &n, st->vaddr);
@@ -653,8 +827,7 @@ static bool step_Unmap_start(const struct hl_consts *c, const struct hl_vars *s1
 static bool step_Unmap_end(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
                            const struct hl_step *st, char *why, size_t len)
 {
-    static const struct hl_args empty = { HL_ARGS_EMPTY, 0, false, { { 0, 0 }, { false, false, false } },
-                                          { false, false, false } };
+    static const struct hl_args empty = { .kind = HL_ARGS_EMPTY };
     if (!valid_thread(c, st->thread_id, why, len) ||
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
@@ -682,15 +855,14 @@ static bool step_Protect_start(const struct hl_consts *c, const struct hl_vars *
         return false;
     if (hl_overlaps_inflight_vmem(c, s1, st->vaddr, pte ? pte->frame.size : 0))
         return !s2->sound || fail(why, len, "ProtectStart: unsound start but the state stays sound");
-    struct hl_args a = { HL_ARGS_PROTECT, st->vaddr, pte != NULL, { { 0, 0 }, { false, false, false } },
-                         st->flags };
+    struct hl_args a = { .kind = HL_ARGS_PROTECT, .vaddr = st->vaddr, .has_pte = pte != NULL, .flags = st->flags };
     if (pte)
         a.pte = *pte;
     if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
         return false;
     if (s2->sound != s1->sound)
         return fail(why, len, "sound changed");
-    struct hw_mapping want[HL_MAX_MAPPINGS];
+    struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
     if (pte) {
@@ -707,8 +879,7 @@ static bool step_Protect_start(const struct hl_consts *c, const struct hl_vars *
 static bool step_Protect_end(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
                              const struct hl_step *st, char *why, size_t len)
 {
-    static const struct hl_args empty = { HL_ARGS_EMPTY, 0, false, { { 0, 0 }, { false, false, false } },
-                                          { false, false, false } };
+    static const struct hl_args empty = { .kind = HL_ARGS_EMPTY };
     if (!valid_thread(c, st->thread_id, why, len) ||
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
@@ -720,7 +891,7 @@ static bool step_Protect_end(const struct hl_consts *c, const struct hl_vars *s1
     if (a->has_pte != st->result_ok)
         return fail(why, len, "ProtectEnd: result is %s but pte is %s", st->result_ok ? "Ok" : "Err",
                     a->has_pte ? "Some" : "None");
-    struct hw_mapping want[HL_MAX_MAPPINGS];
+    struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
     if (a->has_pte) {
@@ -742,6 +913,163 @@ static bool step_Stutter(const struct hl_consts *c, const struct hl_vars *s1, co
            mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
 }
 
+/* ---- the range extension: steps (hlspec.h) ---------------------------------------------- */
+
+static enum hl_args_kind range_kind(enum hl_step_kind k)
+{
+    switch (k) {
+    case HL_STEP_MAP_RANGE_START:
+    case HL_STEP_MAP_RANGE_END: return HL_ARGS_MAP_RANGE;
+    case HL_STEP_UNMAP_RANGE_START:
+    case HL_STEP_UNMAP_RANGE_END: return HL_ARGS_UNMAP_RANGE;
+    default: return HL_ARGS_PROTECT_RANGE;
+    }
+}
+
+/* What a range operation does to a mapping inside its range (after the split). */
+struct piece_ctx {
+    uint64_t first, last;
+    enum hl_args_kind kind;
+    struct hw_flags flags;
+    bool end; /* ProtectRangeEnd: set the flags; ProtectRangeStart: join them */
+};
+
+static bool range_piece(void *ctx, struct hw_mapping *p)
+{
+    struct piece_ctx *x = ctx;
+    if (p->base < x->first || p->base + p->pte.frame.size - 1 > x->last)
+        return true;
+    if (x->kind == HL_ARGS_UNMAP_RANGE)
+        return false;
+    p->pte.flags = x->end ? x->flags : hl_flags_join(p->pte.flags, x->flags);
+    return true;
+}
+
+/* want = every mapping of s1 through split + range_piece. */
+static bool range_apply(const struct hl_vars *s1, struct piece_ctx *x, struct hw_mapping *want, unsigned *n)
+{
+    *n = 0;
+    for (unsigned i = 0; i < s1->nmappings; i++)
+        if (!hl_split_append(&s1->mappings[i], x->first, x->last, want, n, HL_MAX_MAPPINGS, range_piece, x))
+            return false;
+    return true;
+}
+
+static bool step_Range_start(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
+                             const struct hl_step *st, char *why, size_t len)
+{
+    enum hl_args_kind kind = range_kind(st->kind);
+    const char *name = hl_step_name(st->kind);
+    if (!hl_step_Range_enabled(c, kind, st->vaddr, st->length, st->paddr, st->policy))
+        return fail(why, len, "%s: not step_%s_enabled", name, name);
+    if (!valid_thread(c, st->thread_id, why, len) || !thread_empty(s1, st->thread_id, why, len))
+        return false;
+    struct hl_args a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.vaddr = st->vaddr;
+    a.length = st->length;
+    if (kind == HL_ARGS_MAP_RANGE)
+        a.paddr = st->paddr, a.policy = st->policy;
+    else
+        a.split = st->split;
+    if (kind != HL_ARGS_UNMAP_RANGE)
+        a.flags = st->flags;
+    hl_range_region(s1->mappings, s1->nmappings, kind, a.vaddr, a.length, a.split, &a.lo, &a.hi, &a.ok);
+    bool sound = !hl_overlaps_inflight_vmem(c, s1, a.lo, a.hi - a.lo);
+    if (kind == HL_ARGS_MAP_RANGE && a.length) {
+        struct hw_pte fr = { { a.paddr, a.length }, a.flags };
+        sound = sound && !hl_overlaps_existing_pmem(s1->mappings, s1->nmappings, &fr) &&
+                !hl_overlaps_inflight_pmem(c, s1, &fr);
+    }
+    if (!sound)
+        return !s2->sound || fail(why, len, "%s: unsound start but the state stays sound", name);
+    if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
+        return false;
+    if (s2->sound != s1->sound)
+        return fail(why, len, "sound changed");
+    if (kind == HL_ARGS_MAP_RANGE || !a.ok || !a.length)
+        return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
+    struct piece_ctx x = { a.vaddr, a.vaddr + a.length - 1, kind, a.flags, false };
+    unsigned n;
+    if (!range_apply(s1, &x, range_want, &n))
+        return fail(why, len, "%s: too many mappings for the checker", name);
+    if (!hl_mappings_equal(range_want, n, s2->mappings, s2->nmappings))
+        return fail(why, len, "%s: mappings are not s1's, split at the ends, with the range %s", name,
+                    kind == HL_ARGS_UNMAP_RANGE ? "removed" : "joined with the new permissions");
+    if (kind == HL_ARGS_UNMAP_RANGE)
+        return mem_agree(c, s2, s1, NO_EXCEPT, why, len);
+    return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
+}
+
+static bool step_Range_store(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
+                             const struct hl_step *st, char *why, size_t len)
+{
+    if (s2->sound != s1->sound)
+        return fail(why, len, "sound changed");
+    if (!valid_thread(c, st->thread_id, why, len) || !thread_states_equal_except(c, s1, s2, 0, NULL, why, len))
+        return false;
+    const struct hl_args *a = &s1->thread_state[st->thread_id];
+    if (!hl_args_is_range(a->kind))
+        return fail(why, len, "RangeStore: thread %u has no range operation in flight", st->thread_id);
+    if (hl_mappings_equal(s1->mappings, s1->nmappings, s2->mappings, s2->nmappings))
+        return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
+    if (a->kind != HL_ARGS_MAP_RANGE || !a->ok)
+        return fail(why, len, "RangeStore: mappings changed (this operation's effect was at its Start)");
+    unsigned n1 = s1->nmappings, i = 0;
+    if (s2->nmappings != n1 + 1)
+        return fail(why, len, "RangeStore: mappings are not s1's plus one page of the range");
+    while (i < n1 && s1->mappings[i].base == s2->mappings[i].base &&
+           hw_pte_equal(&s1->mappings[i].pte, &s2->mappings[i].pte))
+        i++;
+    if (!hl_mappings_equal(s1->mappings + i, n1 - i, s2->mappings + i + 1, n1 - i))
+        return fail(why, len, "RangeStore: mappings are not s1's plus one page of the range");
+    if (!hl_map_range_has_page(a, &s2->mappings[i]))
+        return fail(why, len, "RangeStore: the new mapping at 0x%" PRIx64 " is not a page of the range",
+                    s2->mappings[i].base);
+    return mem_agree(c, s1, s2, NO_EXCEPT, why, len);
+}
+
+static bool step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
+                           const struct hl_step *st, char *why, size_t len)
+{
+    static const struct hl_args empty;
+    const char *name = hl_step_name(st->kind);
+    if (s2->sound != s1->sound)
+        return fail(why, len, "sound changed");
+    if (!valid_thread(c, st->thread_id, why, len) ||
+        !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
+        return false;
+    const struct hl_args *a = &s1->thread_state[st->thread_id];
+    if (a->kind != range_kind(st->kind))
+        return fail(why, len, "%s: thread %u is not in this range operation", name, st->thread_id);
+    if (st->result_ok != a->ok)
+        return fail(why, len, "%s: result is %s but the contract says %s", name, st->result_ok ? "Ok" : "Err",
+                    a->ok ? "Ok" : "Err");
+    if (a->kind == HL_ARGS_MAP_RANGE && a->ok) {
+        for (uint64_t b = a->vaddr; b < a->vaddr + a->length;) {
+            uint64_t base, size;
+            hl_map_range_page(a->vaddr, a->length, a->paddr, a->policy, b, &base, &size);
+            const struct hw_pte *m = hl_mappings_get(s1->mappings, s1->nmappings, base);
+            struct hw_pte want = { { base - a->vaddr + a->paddr, size }, a->flags };
+            if (!m || !hw_pte_equal(m, &want))
+                return fail(why, len, "%s: page 0x%" PRIx64 "+0x%" PRIx64 " of the range is not mapped as it should",
+                            name, base, size);
+            b = base + size;
+        }
+    }
+    if (a->kind == HL_ARGS_PROTECT_RANGE && a->ok && a->length) {
+        struct piece_ctx x = { a->vaddr, a->vaddr + a->length - 1, a->kind, a->flags, true };
+        unsigned n;
+        if (!range_apply(s1, &x, range_want, &n))
+            return fail(why, len, "%s: too many mappings for the checker", name);
+        if (!hl_mappings_equal(range_want, n, s2->mappings, s2->nmappings))
+            return fail(why, len, "%s: the mappings inside the range should have the new permissions", name);
+        return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
+    }
+    return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
+}
+
 bool hl_next_step(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
                   const struct hl_step *st, char *why, size_t len)
 {
@@ -756,6 +1084,13 @@ bool hl_next_step(const struct hl_consts *c, const struct hl_vars *s1, const str
     case HL_STEP_PROTECT_START: return step_Protect_start(c, s1, s2, st, why, len);
     case HL_STEP_PROTECT_END: return step_Protect_end(c, s1, s2, st, why, len);
     case HL_STEP_STUTTER: return step_Stutter(c, s1, s2, why, len);
+    case HL_STEP_MAP_RANGE_START:
+    case HL_STEP_UNMAP_RANGE_START:
+    case HL_STEP_PROTECT_RANGE_START: return step_Range_start(c, s1, s2, st, why, len);
+    case HL_STEP_MAP_RANGE_END:
+    case HL_STEP_UNMAP_RANGE_END:
+    case HL_STEP_PROTECT_RANGE_END: return step_Range_end(c, s1, s2, st, why, len);
+    case HL_STEP_RANGE_STORE: return step_Range_store(c, s1, s2, st, why, len);
     }
     return fail(why, len, "unknown step");
 }

@@ -41,6 +41,72 @@
  * most its permissions (flags_le). The result follows the ReadWrite's pte, as in the seed, so a
  * less permissive pte can only turn an Ok/Value into Undefined. With no protect in the
  * workload every TLB entry equals its mapping and this is the seed's rule.
+ *
+ * x86pt's extension: RANGES (x86pt_map_range / unmap_range / protect_range), a spec of its
+ * own, written as the seed writes map and unmap. A range is [vaddr, vaddr + length).
+ *
+ *   AbstractArguments::MapRange     { vaddr, length, paddr, flags, policy, region, ok }
+ *   AbstractArguments::UnmapRange   { vaddr, length, split, region, ok }
+ *   AbstractArguments::ProtectRange { vaddr, length, flags, split, region, ok }
+ *
+ *   pages(MapRange): the pages the range is made of, P. The page containing address b is the
+ *       first layer l (1 GiB, 2 MiB, 4 KiB; only the forced one under ONLY_*) whose slot
+ *       s = b rounded down to size(l) lies inside the range with s + (paddr - vaddr) aligned
+ *       to size(l) (hl_map_range_page); its frame is s + (paddr - vaddr), its flags flags.
+ *   straddles(m, range): m intersects the range and is not inside it.
+ *   split(m, range): m replaced by its 512 parts of the next size (same frames, same flags),
+ *       each part that straddles split again (4 KiB parts never straddle). Every address keeps
+ *       its translation: split is invisible per address.
+ *   region: MapRange: the range; Unmap/ProtectRange: the range, widened (split mode) to every
+ *       mapping that straddles it (hl_range_region). This is what counts for every in-flight
+ *       overlap check (candidate_mapping_overlaps_inflight_vmem).
+ *   ok, the result the library's contract gives, fixed at Start (soundness keeps every
+ *       mapping that intersects the region away from every other operation, so it cannot
+ *       change before the operation takes the lock):
+ *       MapRange:   !candidate_mapping_overlaps_existing_vmem(mappings, vaddr, length)
+ *                   (else Err(overlap));
+ *       Unmap/ProtectRange: split || no mapping straddles the range (else Err(straddle)).
+ *
+ *   step_MapRange_enabled: vaddr, paddr, length 4 KiB-aligned; under ONLY_* all three aligned
+ *       to that size; [vaddr, vaddr + length) inside [0, MAX_BASE) on one side of 2^47 (the
+ *       canonical hole); paddr + length <= 2^MAX_PHYADDR_WIDTH.
+ *   step_MapRange_sound: !overlaps_inflight_vmem(region) && the frames [paddr, paddr+length)
+ *       overlap no existing mapping's frame and no in-flight map's (overlaps_existing/
+ *       inflight_pmem).
+ *   step_Unmap/ProtectRange_enabled: vaddr, length 4 KiB-aligned, inside [0, MAX_BASE) on one
+ *       side of 2^47.   _sound: !overlaps_inflight_vmem(region).
+ *
+ *   step_XRange_start(c, s1, s2, thread_id, args): enabled, valid thread, thread Empty;
+ *       if sound: thread_state[thread_id] = args (with region and ok), and
+ *         MapRange:     mappings unchanged;
+ *         UnmapRange:   if ok: mappings = split(every straddler) minus every mapping inside
+ *                       the range (like the seed's UnmapStart, the whole effect is at Start);
+ *         ProtectRange: if ok: mappings = split(every straddler), each mapping inside the
+ *                       range with flags_join(its flags, flags) (either may be in use);
+ *         mem agrees on the remaining domain; sound unchanged.
+ *       else unsound_state.
+ *   step_RangeStore(c, s1, s2, thread_id): one store of the thread's range operation, which is
+ *       MapRange with ok: mappings == s1.mappings, or s1.mappings.insert(base, pte) for one
+ *       page of P not yet in mappings; otherwise (Unmap/ProtectRange) mappings unchanged.
+ *       mem agrees on s1's domain; thread states and sound unchanged.
+ *   step_XRange_end(c, s1, s2, thread_id, result): thread_state[thread_id] is the range
+ *       operation, becomes Empty; result == ok; and
+ *         MapRange, ok:  every page of P is in mappings (all of it, none missing);
+ *         ProtectRange, ok: mappings = s1.mappings with each mapping inside the range set to
+ *                       flags;
+ *         otherwise mappings unchanged. mem unchanged; sound unchanged.
+ *   Err changes nothing: no RangeStore, mappings as at Start.
+ *
+ * and one more change to step_ReadWrite, per address: after a split a TLB may still hold the
+ * huge page, whose base is no longer a mapping. The ReadWrite's pte may then be any pte that
+ * agrees with mappings at the accessed address (same physical address, at most the
+ * permissions of the mapping that contains it). The seed's rule is the case pte ==
+ * mappings[base].
+ *
+ * Deviations, documented: ok is decided at Start (the seed decides MapEnd's result at End;
+ * here the pages appear one by one, so End would see its own pages); in-flight Unmap/
+ * ProtectRange arguments carry no frames, so overlaps_inflight_pmem does not see the frames
+ * an unmap_range removes (the OS model is stricter: it counts them, os.c).
  */
 #ifndef X86PT_MODEL_HLSPEC_H
 #define X86PT_MODEL_HLSPEC_H
@@ -52,7 +118,7 @@
 #include "hardware.h"
 
 #define HL_MAX_THREADS 16u
-#define HL_MAX_MAPPINGS 64u
+#define HL_MAX_MAPPINGS 4096u
 #define HL_MAX_OVERLAY 2u
 
 /* hlspec.rs: AbstractConstants (phys_mem_size in bytes here: the spec's word count times 8) */
@@ -62,16 +128,35 @@ struct hl_consts {
     unsigned maxphyaddr; /* MAX_PHYADDR_WIDTH: MAX_PHYADDR = 2^maxphyaddr - 1 */
 };
 
-/* hlspec.rs: AbstractArguments (+ PROTECT, x86pt's extension) */
-enum hl_args_kind { HL_ARGS_EMPTY, HL_ARGS_MAP, HL_ARGS_UNMAP, HL_ARGS_PROTECT };
+/* hlspec.rs: AbstractArguments (+ PROTECT and the RANGES, x86pt's extensions) */
+enum hl_args_kind {
+    HL_ARGS_EMPTY,
+    HL_ARGS_MAP,
+    HL_ARGS_UNMAP,
+    HL_ARGS_PROTECT,
+    HL_ARGS_MAP_RANGE,
+    HL_ARGS_UNMAP_RANGE,
+    HL_ARGS_PROTECT_RANGE,
+};
+
+/* x86pt.h enum x86pt_page_policy, by the same numbers */
+enum hl_policy { HL_POLICY_LARGEST_FIT, HL_POLICY_ONLY_4K, HL_POLICY_ONLY_2M, HL_POLICY_ONLY_1G };
 
 struct hl_args {
     enum hl_args_kind kind;
     uint64_t vaddr;
     bool has_pte;          /* Map: always true; Unmap/Protect: pte is Some */
     struct hw_pte pte;
-    struct hw_flags flags; /* Protect: the new permissions */
+    struct hw_flags flags; /* Protect: the new permissions; MapRange: the permissions */
+    /* ranges */
+    uint64_t length, paddr;
+    unsigned policy;
+    bool split;
+    uint64_t lo, hi;       /* region */
+    bool ok;
 };
+
+static inline bool hl_args_is_range(enum hl_args_kind k) { return k >= HL_ARGS_MAP_RANGE; }
 
 /* The values of mem (see the comment at the top). */
 struct hl_mem {
@@ -100,6 +185,13 @@ enum hl_step_kind {
     HL_STEP_PROTECT_START,
     HL_STEP_PROTECT_END,
     HL_STEP_STUTTER,
+    HL_STEP_MAP_RANGE_START,
+    HL_STEP_MAP_RANGE_END,
+    HL_STEP_UNMAP_RANGE_START,
+    HL_STEP_UNMAP_RANGE_END,
+    HL_STEP_PROTECT_RANGE_START,
+    HL_STEP_PROTECT_RANGE_END,
+    HL_STEP_RANGE_STORE,
 };
 
 enum hl_rw_result { HL_RW_UNDEFINED, HL_RW_OK, HL_RW_VALUE };
@@ -109,7 +201,10 @@ struct hl_step {
     unsigned thread_id;
     uint64_t vaddr;
     struct hw_pte pte;        /* MapStart */
-    struct hw_flags flags;    /* ProtectStart */
+    struct hw_flags flags;    /* ProtectStart, *RangeStart */
+    uint64_t length, paddr;   /* *RangeStart */
+    unsigned policy;          /* MapRangeStart */
+    bool split;               /* Unmap/ProtectRangeStart */
     bool result_ok;           /* MapEnd, UnmapEnd, ProtectEnd: Ok(()) / Err(()) */
     /* ReadWrite: RWOp and pte: Option<(nat, PageTableEntry)> */
     bool is_store;
@@ -156,6 +251,30 @@ bool hl_step_Map_enabled(const struct hl_consts *c, uint64_t vaddr, const struct
 bool hl_step_Map_sound(const struct hl_consts *c, const struct hl_vars *s, uint64_t vaddr,
                        const struct hw_pte *pte);
 bool hl_step_Unmap_enabled(uint64_t vaddr);
+
+/* ---- the range extension (see the top) ------------------------------------------------ */
+bool hl_step_Range_enabled(const struct hl_consts *c, enum hl_args_kind kind, uint64_t vaddr,
+                           uint64_t length, uint64_t paddr, unsigned policy);
+/* region [*lo, *hi) and the contract's result *ok of a range operation over mappings m. */
+void hl_range_region(const struct hw_mapping *m, size_t n, enum hl_args_kind kind, uint64_t vaddr,
+                     uint64_t length, bool split, uint64_t *lo, uint64_t *hi, bool *ok);
+/* The page of pages(MapRange) that contains address b (inside the range): base and size. */
+void hl_map_range_page(uint64_t vaddr, uint64_t length, uint64_t paddr, unsigned policy, uint64_t b,
+                       uint64_t *base, uint64_t *size);
+/* Is m exactly a page of pages(a) (a MapRange)? */
+bool hl_map_range_has_page(const struct hl_args *a, const struct hw_mapping *m);
+/* m straddles [first, last] (inclusive): it intersects it without lying inside. */
+bool hl_straddles(const struct hw_mapping *m, uint64_t first, uint64_t last);
+/* Append split(m, [first, last]) (or m itself if it does not straddle) to out[*n]; for each
+ * piece call keep(ctx, piece) first: it may edit the piece and returns false to drop it.
+ * False if out is full. */
+typedef bool (*hl_piece_fn)(void *ctx, struct hw_mapping *piece);
+bool hl_split_append(const struct hw_mapping *m, uint64_t first, uint64_t last, struct hw_mapping *out,
+                     unsigned *n, unsigned cap, hl_piece_fn keep, void *ctx);
+/* The mapping whose virtual range contains vaddr (NULL if none). */
+const struct hw_mapping *hl_mapping_containing(const struct hl_vars *s, uint64_t vaddr);
+/* dst = src, copying only the mappings in use. */
+void hl_vars_copy(struct hl_vars *dst, const struct hl_vars *src);
 
 /* mem: the value of word vaddr (8-byte aligned); false if vaddr is not in mem's domain. */
 bool hl_mem_read(const struct hl_consts *c, const struct hl_vars *s, uint64_t vaddr,

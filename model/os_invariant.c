@@ -31,6 +31,8 @@ static bool fail(char *why, size_t len, const char *fmt, ...)
 static uint64_t vmem_size(const struct os_core_state *cs, const struct hw_interp *pt)
 {
     const struct hw_pte *p;
+    if (cs->range)
+        return cs->rg.hi - cs->rg.lo;
     switch (cs->kind) {
     case OS_MAP_WAITING:
     case OS_MAP_EXECUTING:
@@ -65,8 +67,8 @@ static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const 
             continue;
         if (cs->ULT_id >= c->ULT_no || os_core_index(c, c->ULT2core[cs->ULT_id]) != i)
             return fail(why, len, "valid_ids: core %u runs thread %u, not pinned to it", i, cs->ULT_id);
-        bool after_op = cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
-                        cs->kind == OS_UNMAP_SHOOTDOWN_WAITING;
+        bool after_op = !cs->range && (cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
+                                       cs->kind == OS_UNMAP_SHOOTDOWN_WAITING);
         if (after_op && hw_interp_get(pt, cs->vaddr))
             return fail(why, len, "successful_unmaps: 0x%" PRIx64 " is still mapped after core %u's unmap",
                         cs->vaddr, i);
@@ -89,10 +91,10 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
         const struct os_core_state *a = &s->core_states[i];
         if (a->kind == OS_IDLE)
             continue;
-        struct hw_mem_region ra = { a->vaddr, vmem_size(a, pt) };
+        struct hw_mem_region ra = { a->range ? a->rg.lo : a->vaddr, vmem_size(a, pt) };
         for (unsigned j = i + 1; j < os_ncores(c); j++) {
             const struct os_core_state *b = &s->core_states[j];
-            struct hw_mem_region rb = { b->vaddr, vmem_size(b, pt) };
+            struct hw_mem_region rb = { b->range ? b->rg.lo : b->vaddr, vmem_size(b, pt) };
             if (b->kind != OS_IDLE && hw_overlap(ra, rb))
                 return fail(why, len, "inflight_map_no_overlap_inflight_vmem: cores %u and %u", i, j);
         }
@@ -105,18 +107,51 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
     return true;
 }
 
-/* The permissions in effect at base (the table's, joined with an in-flight protect's other). */
-static struct hw_flags flags_in_effect(const struct os_consts *c, const struct os_vars *s, uint64_t base,
-                                       struct hw_flags table)
+/* The snapshot mapping (range extension) containing vaddr, or NULL. */
+static const struct hw_mapping *snapshot_find(const struct os_vars *s, uint64_t vaddr)
 {
+    const struct os_plan_buf *b = s->plan.buf;
+    for (unsigned i = 0; b && i < b->nold; i++)
+        if (hw_between(vaddr, b->old[i].base, b->old[i].base + b->old[i].pte.frame.size))
+            return &b->old[i];
+    return NULL;
+}
+
+/* The permissions in effect for the table's mapping m (its own, joined with an in-flight
+ * protect's other; range extension: with a protect_range's new and old ones). */
+static struct hw_flags flags_in_effect(const struct os_consts *c, const struct os_vars *s, const struct hw_mapping *m)
+{
+    struct hw_flags f = m->pte.flags;
     for (unsigned i = 0; i < os_ncores(c); i++) {
         const struct os_core_state *cs = &s->core_states[i];
-        if (!os_core_is_protect(cs->kind) || cs->vaddr != base)
+        if (!os_core_is_protect(cs->kind))
+            continue;
+        if (cs->range) {
+            if (!cs->rg.will_ok || m->base + m->pte.frame.size <= cs->vaddr || m->base >= cs->vaddr + cs->rg.length)
+                continue;
+            f = hl_flags_join(f, cs->flags);
+            const struct hw_mapping *o = cs->kind != OS_PROTECT_WAITING ? snapshot_find(s, m->base) : NULL;
+            if (o)
+                f = hl_flags_join(f, o->pte.flags);
+            continue;
+        }
+        if (cs->vaddr != m->base)
             continue;
         struct hw_flags other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok ? cs->flags : cs->result.flags;
-        return hl_flags_join(table, other);
+        return hl_flags_join(f, other);
     }
-    return table;
+    return f;
+}
+
+struct effect_ctx {
+    const struct os_consts *c;
+    const struct os_vars *s;
+};
+
+static struct hw_flags effect_fn(const void *ctx, const struct hw_mapping *m)
+{
+    const struct effect_ctx *x = ctx;
+    return flags_in_effect(x->c, x->s, m);
 }
 
 /* Unmap_vaddr (with UnmapOpExecuting, see the top): the core whose unmap removed base. */
@@ -126,10 +161,49 @@ static const struct os_core_state *unmapping(const struct os_consts *c, const st
         const struct os_core_state *cs = &s->core_states[i];
         if ((cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
              cs->kind == OS_UNMAP_SHOOTDOWN_WAITING) &&
-            cs->result_ok && cs->vaddr == base)
+            cs->result_ok && !cs->range && cs->vaddr == base)
             return cs;
     }
     return NULL;
+}
+
+/* Range extension: the entry agrees with the snapshot of the range operation in flight (the
+ * table as it was when the operation took the lock): inside one of its mappings, the same
+ * physical addresses, at most its permissions. */
+static bool agrees_with_snapshot(const struct os_vars *s, const struct hw_mapping *m)
+{
+    const struct hw_mapping *o = snapshot_find(s, m->base);
+    return o && m->base + m->pte.frame.size <= o->base + o->pte.frame.size &&
+           m->pte.frame.base - m->base == o->pte.frame.base - o->base && hl_flags_le(m->pte.flags, o->pte.flags);
+}
+
+/* One TLB entry against the table (and the operations in flight). */
+static bool tlb_entry_ok(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt, unsigned core,
+                         const struct hw_mapping *m, char *why, size_t len)
+{
+    const struct hw_pte *p = hw_interp_get(pt, m->base);
+    struct effect_ctx x = { c, s };
+    if (p && p->frame.base == m->pte.frame.base && p->frame.size == m->pte.frame.size) {
+        struct hw_mapping pm = { m->base, *p };
+        if (hl_flags_le(m->pte.flags, flags_in_effect(c, s, &pm)) || agrees_with_snapshot(s, m))
+            return true;
+        return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
+    }
+    const struct os_core_state *u = p ? NULL : unmapping(c, s, m->base);
+    if (u) {
+        if (u->result.frame.base != m->pte.frame.base || u->result.frame.size != m->pte.frame.size ||
+            !hl_flags_le(m->pte.flags, u->result.flags))
+            return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the unmapped entry", core, m->base);
+        return true;
+    }
+    /* range extension: per address (a huge page the table now has split), or what the
+     * range operation in flight may leave in TLBs until it ends */
+    if (os_interp_agrees(pt, m, effect_fn, &x) || agrees_with_snapshot(s, m))
+        return true;
+    if (!p && !hw_interp_find(pt, m->base))
+        return fail(why, len, "TLB_dom_subset_of_pt_and_inflight_unmap_vaddr: core %u caches 0x%" PRIx64, core,
+                    m->base);
+    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
 }
 
 /* os.rs: tlb_inv (+ TLB values, see the top) */
@@ -148,24 +222,20 @@ static bool tlb_inv(const struct os_consts *c, const struct os_vars *s, const st
         const struct hw_tlb *t = hw_core_tlb_const(&c->hw, &s->hw, os_core_of(c, i));
         for (uint32_t e = 0; e < t->len; e++) {
             const struct hw_mapping *m = &t->entries[e];
-            const struct hw_pte *p = hw_interp_get(pt, m->base);
-            if (p) {
-                if (p->frame.base != m->pte.frame.base || p->frame.size != m->pte.frame.size ||
-                    !hl_flags_le(m->pte.flags, flags_in_effect(c, s, m->base, p->flags)))
-                    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", i, m->base);
-            } else {
-                const struct os_core_state *u = unmapping(c, s, m->base);
-                if (!u)
-                    return fail(why, len,
-                                "TLB_dom_subset_of_pt_and_inflight_unmap_vaddr: core %u caches 0x%" PRIx64, i,
-                                m->base);
-                if (u->result.frame.base != m->pte.frame.base || u->result.frame.size != m->pte.frame.size ||
-                    !hl_flags_le(m->pte.flags, u->result.flags))
-                    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the unmapped entry", i,
-                                m->base);
+            if (!tlb_entry_ok(c, s, pt, i, m, why, len))
+                return false;
+            if (!dispatcher || (sd->open_requests >> i & 1))
+                continue;
+            /* successful_IPI: an acknowledged core no longer caches the vaddr (range extension:
+             * caches nothing in the flush range that disagrees with the table) */
+            if (dispatcher->range) {
+                if (os_tlb_entry_in_shootdown(sd, m) && !os_interp_agrees(pt, m, NULL, NULL))
+                    return fail(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64
+                                " unlike the table, in the flush range", i, m->base);
+                continue;
             }
-            /* successful_IPI: an acknowledged core no longer caches the vaddr */
-            if (dispatcher && m->base == dispatcher->vaddr && !(sd->open_requests >> i & 1)) {
+            const struct hw_pte *p = hw_interp_get(pt, m->base);
+            if (m->base == dispatcher->vaddr) {
                 if (dispatcher->kind == OS_UNMAP_SHOOTDOWN_WAITING)
                     return fail(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64, i, m->base);
                 if (!p || !hl_flags_le(m->pte.flags, p->flags))
@@ -218,7 +288,7 @@ bool os_inv_tidy(const struct os_consts *c, const struct os_vars *s, char *why, 
     hw_pt_visit(&v, tidy_visit, &t, NULL);
     if (root < OS_PT_FRAMES_MAX)
         t.reached[root] = 1;
-    for (unsigned f = 0; f < c->pt_frames; f++) {
+    for (unsigned f = c->pt_reserved; f < c->pt_frames; f++) {
         bool allocated = !((s->pt_free[f / 64] >> (f % 64)) & 1);
         if (allocated && !t.reached[f])
             return fail(why, len, "x86pt tidy: frame 0x%" PRIx64 " is allocated but unreachable (leaked)",

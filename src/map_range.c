@@ -20,6 +20,9 @@ struct map_plan {
 static bool leaf_here(const struct map_plan *p, uint64_t s, unsigned layer)
 {
     uint64_t size = layer_size(layer);
+#if X86PT_MUTANT == 13 /* mutant 13 (check/mutants.def): the page size by the virtual address alone */
+    return (p->leaf_layers >> layer & 1u) && range_covers(&p->r, s, size) && (s & (size - 1)) == 0;
+#endif
     return (p->leaf_layers >> layer & 1u) && range_covers(&p->r, s, size) &&
            ((s + p->pa_minus_va) & (size - 1)) == 0;
 }

@@ -93,6 +93,11 @@ static uint64_t split_page(const struct x86pt *pt, struct range_op *op, uint64_t
     uint64_t child = x86pt_pool_take(pt, &op->pool);
     uint64_t *c = dir_at(pt, child);
     uint64_t old = entry_load(slot, 0);
+#if X86PT_MUTANT == 11 /* mutant 11 (check/mutants.def): swapped in before it is filled */
+    entry_store(pt, dir, dir_at(pt, dir), i, dir_entry_encode(child));
+    for (unsigned j = 0; j < PT_ENTRIES; j++)
+        entry_store(pt, child, c, j, split_part(old, layer, j));
+#else
     do {
         for (unsigned j = 0; j < PT_ENTRIES; j++)
             c[j] = split_part(old, layer, j);
@@ -100,6 +105,7 @@ static uint64_t split_page(const struct x86pt *pt, struct range_op *op, uint64_t
                                           __ATOMIC_RELAXED));
     if (pt->mem.observe_write)
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir + 8u * i), dir_entry_encode(child));
+#endif
     *used_count(pt, child) = PT_ENTRIES;
     return child;
 }
@@ -155,7 +161,9 @@ static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsig
         if (*used_count(pt, child) == 0) {
             entry_store(pt, dir, d, i, 0);
             *used_count(pt, dir) -= 1;
+#if X86PT_MUTANT != 12 /* mutant 12 (check/mutants.def): an emptied directory is never freed */
             pt->mem.free_frame(pt->mem.ctx, x86pt_pa(child));
+#endif
             op->dirs_freed++;
         }
     }

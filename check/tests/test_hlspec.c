@@ -64,7 +64,7 @@ static void map_start_sound(void **st)
     (void)st;
     struct hl_vars s1 = empty_state(), s2 = s1;
     struct hl_step step = { .kind = HL_STEP_MAP_START, .thread_id = 0, .vaddr = K4, .pte = pte(2 * K4, K4, true) };
-    s2.thread_state[0] = (struct hl_args){ HL_ARGS_MAP, K4, true, step.pte, { false, false, false } };
+    s2.thread_state[0] = (struct hl_args){ .kind = HL_ARGS_MAP, .vaddr = K4, .has_pte = true, .pte = step.pte };
     assert_true(next(&s1, &s2, &step));
     s2.nmappings = 1; /* changing the mappings is not allowed */
     s2.mappings[0].base = K4;
@@ -78,7 +78,7 @@ static void map_start_disabled(void **st)
     (void)st;
     struct hl_vars s1 = empty_state(), s2 = s1;
     struct hl_step step = { .kind = HL_STEP_MAP_START, .vaddr = K4 + 8, .pte = pte(0, K4, true) };
-    s2.thread_state[0] = (struct hl_args){ HL_ARGS_MAP, step.vaddr, true, step.pte, { false, false, false } };
+    s2.thread_state[0] = (struct hl_args){ .kind = HL_ARGS_MAP, .vaddr = step.vaddr, .has_pte = true, .pte = step.pte };
     assert_false(next(&s1, &s2, &step));
     step.vaddr = K4;
     step.pte.frame.size = 2 * K4;
@@ -97,7 +97,7 @@ static void map_start_unsound(void **st)
     s1.mappings[0].pte = pte(0, K4, true);
     struct hl_step step = { .kind = HL_STEP_MAP_START, .thread_id = 1, .vaddr = 4 * K4, .pte = pte(0, K4, true) };
     s2 = s1;
-    s2.thread_state[1] = (struct hl_args){ HL_ARGS_MAP, 4 * K4, true, step.pte, { false, false, false } };
+    s2.thread_state[1] = (struct hl_args){ .kind = HL_ARGS_MAP, .vaddr = 4 * K4, .has_pte = true, .pte = step.pte };
     assert_false(next(&s1, &s2, &step));
     s2.sound = false;
     assert_true(next(&s1, &s2, &step));
@@ -108,7 +108,7 @@ static void map_end(void **st)
 {
     (void)st;
     struct hl_vars s1 = empty_state(), s2;
-    s1.thread_state[0] = (struct hl_args){ HL_ARGS_MAP, K4, true, pte(2 * K4, K4, true), { false, false, false } };
+    s1.thread_state[0] = (struct hl_args){ .kind = HL_ARGS_MAP, .vaddr = K4, .has_pte = true, .pte = pte(2 * K4, K4, true) };
     s2 = s1;
     memset(&s2.thread_state[0], 0, sizeof s2.thread_state[0]);
     s2.nmappings = 1;
@@ -139,7 +139,7 @@ static void unmap(void **st)
     s1.mappings[0].pte = pte(K4, K4, true);
     s2 = s1;
     s2.nmappings = 0;
-    s2.thread_state[1] = (struct hl_args){ HL_ARGS_UNMAP, K4, true, s1.mappings[0].pte, { false, false, false } };
+    s2.thread_state[1] = (struct hl_args){ .kind = HL_ARGS_UNMAP, .vaddr = K4, .has_pte = true, .pte = s1.mappings[0].pte };
     struct hl_step step = { .kind = HL_STEP_UNMAP_START, .thread_id = 1, .vaddr = K4 };
     assert_true(next(&s1, &s2, &step));
     s3 = s2;
@@ -233,7 +233,7 @@ static void protect(void **st)
     struct hw_flags nf = { true, true, false };
     s2 = s1;
     s2.mappings[0].pte.flags = hl_flags_join(s1.mappings[0].pte.flags, nf);
-    s2.thread_state[0] = (struct hl_args){ HL_ARGS_PROTECT, 0, true, s1.mappings[0].pte, nf };
+    s2.thread_state[0] = (struct hl_args){ .kind = HL_ARGS_PROTECT, .vaddr = 0, .has_pte = true, .pte = s1.mappings[0].pte, .flags = nf };
     struct hl_step step = { .kind = HL_STEP_PROTECT_START, .vaddr = 0, .flags = nf };
     assert_true(next(&s1, &s2, &step));
     s3 = s2;
