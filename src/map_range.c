@@ -27,29 +27,31 @@ static bool leaf_here(const struct map_plan *p, uint64_t s, unsigned layer)
            ((s + p->pa_minus_va) & (size - 1)) == 0;
 }
 
-/* Pass 1 over the slots of dir (0: a directory yet to be made, all empty). */
-static x86pt_status_t plan_dir(const struct x86pt *pt, struct map_plan *p, uint64_t dir, unsigned layer,
-                               uint64_t base)
+/* Pass 1 over the slots of dir, or of a directory yet to be made (exists
+ * false: all empty). Not a sentinel address: physical address 0 is a valid
+ * directory, and an identity-mapped kernel may even see it at pointer 0. */
+static x86pt_status_t plan_dir(const struct x86pt *pt, struct map_plan *p, bool exists, uint64_t dir,
+                               unsigned layer, uint64_t base)
 {
-    if (!dir && layer == PT_LEAF_LAYER)
+    if (!exists && layer == PT_LEAF_LAYER)
         return X86PT_OK; /* a new page table: 4 KiB pages, nothing to check */
-    const uint64_t *d = dir ? dir_at(pt, dir) : 0;
+    const uint64_t *d = exists ? dir_at(pt, dir) : NULL;
     unsigned lo, hi;
     range_slots(&p->r, base, layer, &lo, &hi);
     for (unsigned i = lo; i <= hi; i++) {
         uint64_t s = base + ((uint64_t)i << layer_shift(layer));
-        uint64_t e = d ? entry_load(d, i) : 0;
+        uint64_t e = exists ? entry_load(d, i) : 0;
         x86pt_status_t st = X86PT_OK;
         if (leaf_here(p, s, layer)) {
             if (entry_present(e))
                 return X86PT_E_OVERLAP;
         } else if (!entry_present(e)) {
             p->needed++;
-            st = plan_dir(pt, p, 0, layer + 1, s);
+            st = plan_dir(pt, p, false, 0, layer + 1, s);
         } else if (entry_is_page(e, layer)) {
             return X86PT_E_OVERLAP;
         } else {
-            st = plan_dir(pt, p, entry_addr(e, layer), layer + 1, s);
+            st = plan_dir(pt, p, true, entry_addr(e, layer), layer + 1, s);
         }
         if (st != X86PT_OK)
             return st;
@@ -124,7 +126,7 @@ x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_padd
     if (st != X86PT_OK || length == 0)
         return st;
     p.pa_minus_va = paddr.pa - p.r.first;
-    if ((st = plan_dir(pt, &p, pt->root.pa, 0, 0)) != X86PT_OK)
+    if ((st = plan_dir(pt, &p, true, pt->root.pa, 0, 0)) != X86PT_OK)
         return st;
     if ((st = x86pt_pool_fill(pt, &p.pool, p.needed)) != X86PT_OK)
         return st;

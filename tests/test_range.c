@@ -291,6 +291,27 @@ static void split_keeps_the_view_at_every_write(void **state)
     fx_free(f);
 }
 
+/* Physical address 0 is a directory like any other: with the root there,
+ * map_range still sees what is mapped (found by the checker). */
+static void root_at_physical_zero(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_true(sim_phys_init(&f->s, 16ull << 20, 0));
+    f->mem = sim_phys_mem(&f->s);
+    assert_int_equal(x86pt_init(&f->pt, &f->mem, 52), X86PT_OK);
+    assert_int_equal(f->pt.root.pa, 0);
+    assert_int_equal(x86pt_map(&f->pt, VA(M2 + K4), PA(0), K4, 0, NULL), X86PT_OK);
+    uint64_t live = f->s.live;
+    assert_int_equal(x86pt_map_range(&f->pt, VA(M2), PA(0), 4 * K4, 0, X86PT_LARGEST_FIT, NULL), X86PT_E_OVERLAP);
+    assert_int_equal(f->s.live, live);
+    assert_int_equal(x86pt_map_range(&f->pt, VA(G1), PA(0), 4 * K4, 0, X86PT_LARGEST_FIT, NULL), X86PT_OK);
+    assert_int_equal(f->s.live, live + 2); /* a PD and a PT under the existing PDPT */
+    fx_check_tree(f, NULL);
+    fx_free(f);
+}
+
 /* ---- differential run ---- */
 
 static uint64_t rng = 2024;
@@ -457,6 +478,7 @@ int main(void)
         cmocka_unit_test(protect_range_splits_and_protects_inside),
         cmocka_unit_test(split_allocation_failure_changes_nothing),
         cmocka_unit_test(split_keeps_the_view_at_every_write),
+        cmocka_unit_test(root_at_physical_zero),
         cmocka_unit_test(differential_ranges),
     };
     return cmocka_run_group_tests_name("ranges", tests, NULL, NULL);
