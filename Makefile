@@ -74,9 +74,11 @@ test-all:
 	$(MAKE) test-hosted SAN="$(SAN_FLAGS)" BUILD=build-san
 	@echo "test-all: gcc suite, clang suite and sanitizer suite passed"
 
-# The main job: the refinement checker on its default configuration.
+# The main job: the refinement checker on its default configuration, then on
+# its range-operation workload.
 check-main: $(BUILD)/x86pt
 	./$(BUILD)/x86pt check
+	./$(BUILD)/x86pt check random --ranges
 
 bench: $(BENCH_PROGS)
 	@set -e; for b in $(BENCH_PROGS); do ./$$b; done
