@@ -1,5 +1,6 @@
 /* spec_t/hlspec.rs: the high-level state machine, as a checkable relation. See hlspec.h. */
 #include "hlspec.h"
+#include "why.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,16 +11,6 @@
 /* scratch for the mappings a step should produce (HL_MAX_MAPPINGS is large) */
 static _Thread_local struct hw_mapping range_want[HL_MAX_MAPPINGS];
 
-static bool fail(char *why, size_t len, const char *fmt, ...)
-{
-    if (why && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, len, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 const char *hl_step_name(enum hl_step_kind k)
 {
@@ -503,9 +494,9 @@ static bool compare_word(const struct hl_consts *c, const struct hl_vars *a, con
     if (!hl_mem_read(c, a, v, &va))
         return true;
     if (!hl_mem_read(c, b, v, &vb))
-        return fail(why, len, "mem: word 0x%" PRIx64 " left the domain", v);
+        return model_refuse(why, len, "mem: word 0x%" PRIx64 " left the domain", v);
     if (va != vb)
-        return fail(why, len, "mem: word 0x%" PRIx64 " changed from 0x%" PRIx64 " to 0x%" PRIx64, v,
+        return model_refuse(why, len, "mem: word 0x%" PRIx64 " changed from 0x%" PRIx64 " to 0x%" PRIx64, v,
                     va, vb);
     return true;
 }
@@ -545,13 +536,13 @@ static bool mem_equal(const struct hl_consts *c, const struct hl_vars *s1, const
                       struct except ex, uint64_t value, char *why, size_t len)
 {
     if (!domain_equal(c, s1, s2))
-        return fail(why, len, "mem: domain changed");
+        return model_refuse(why, len, "mem: domain changed");
     if (ex.has) {
         uint64_t v;
         if (!hl_mem_read(c, s2, ex.vaddr, &v))
-            return fail(why, len, "mem: stored word 0x%" PRIx64 " not in the domain", ex.vaddr);
+            return model_refuse(why, len, "mem: stored word 0x%" PRIx64 " not in the domain", ex.vaddr);
         if (v != value)
-            return fail(why, len, "mem: stored word 0x%" PRIx64 " holds 0x%" PRIx64 ", not 0x%" PRIx64,
+            return model_refuse(why, len, "mem: stored word 0x%" PRIx64 " holds 0x%" PRIx64 ", not 0x%" PRIx64,
                         ex.vaddr, v, value);
     }
     return mem_agree(c, s1, s2, ex, why, len);
@@ -574,9 +565,9 @@ static bool mappings_wf(const struct hl_vars *s)
 bool hl_wf(const struct hl_consts *c, const struct hl_vars *s, char *why, size_t len)
 {
     if (c->thread_no > HL_MAX_THREADS)
-        return fail(why, len, "wf: more than %u threads", HL_MAX_THREADS);
+        return model_refuse(why, len, "wf: more than %u threads", HL_MAX_THREADS);
     if (!mappings_wf(s))
-        return fail(why, len, "wf: mappings not a map (unsorted or duplicate base)");
+        return model_refuse(why, len, "wf: mappings not a map (unsorted or duplicate base)");
     return true;
 }
 
@@ -585,11 +576,11 @@ bool hl_init(const struct hl_consts *c, const struct hl_vars *s, char *why, size
     if (!hl_wf(c, s, why, len))
         return false;
     if (s->nmappings)
-        return fail(why, len, "init: mappings not empty");
+        return model_refuse(why, len, "init: mappings not empty");
     for (unsigned t = 0; t < c->thread_no; t++)
         if (s->thread_state[t].kind != HL_ARGS_EMPTY)
-            return fail(why, len, "init: thread %u not Empty", t);
-    return s->sound ? true : fail(why, len, "init: not sound");
+            return model_refuse(why, len, "init: thread %u not Empty", t);
+    return s->sound ? true : model_refuse(why, len, "init: not sound");
 }
 
 static int by_frame(const void *a, const void *b)
@@ -605,30 +596,30 @@ bool hl_inv(const struct hl_consts *c, const struct hl_vars *s, char *why, size_
     for (unsigned i = 0; i < s->nmappings; i++) {
         /* mappings_frame_sizes_over_zero */
         if (s->mappings[i].pte.frame.size == 0)
-            return fail(why, len, "inv: mappings_frame_sizes_over_zero (0x%" PRIx64 ")", s->mappings[i].base);
+            return model_refuse(why, len, "inv: mappings_frame_sizes_over_zero (0x%" PRIx64 ")", s->mappings[i].base);
         range_want[i] = s->mappings[i];
     }
     /* pmem_no_overlap: sorted by frame, neighbours suffice (sizes are over zero) */
     qsort(range_want, s->nmappings, sizeof *range_want, by_frame);
     for (unsigned i = 0; i + 1 < s->nmappings; i++)
         if (hw_overlap(range_want[i].pte.frame, range_want[i + 1].pte.frame))
-            return fail(why, len, "inv: pmem_no_overlap (0x%" PRIx64 " and 0x%" PRIx64 ")", range_want[i].base,
+            return model_refuse(why, len, "inv: pmem_no_overlap (0x%" PRIx64 " and 0x%" PRIx64 ")", range_want[i].base,
                         range_want[i + 1].base);
     for (unsigned t = 0; t < c->thread_no; t++) {
         const struct hl_args *b = &s->thread_state[t];
         if (b->kind != HL_ARGS_MAP)
             continue;
         if (b->pte.frame.size == 0)
-            return fail(why, len, "inv: inflight_mem_size_over_zero (thread %u)", t);
+            return model_refuse(why, len, "inv: inflight_mem_size_over_zero (thread %u)", t);
         if (hl_overlaps_existing_pmem(s->mappings, s->nmappings, &b->pte))
-            return fail(why, len, "inv: inflight_map_no_overlap_pmem (thread %u)", t);
+            return model_refuse(why, len, "inv: inflight_map_no_overlap_pmem (thread %u)", t);
         for (unsigned u = 0; u < c->thread_no; u++) {
             if (u == t)
                 continue;
             if (args_equal(b, &s->thread_state[u]))
-                return fail(why, len, "inv: inflight_maps_unique (threads %u, %u)", t, u);
+                return model_refuse(why, len, "inv: inflight_maps_unique (threads %u, %u)", t, u);
             if (args_overlap_pmem(&s->thread_state[u], &b->pte))
-                return fail(why, len, "inv: inflight_map_no_overlap_inflight_pmem (threads %u, %u)", t, u);
+                return model_refuse(why, len, "inv: inflight_map_no_overlap_inflight_pmem (threads %u, %u)", t, u);
         }
     }
     return true;
@@ -643,7 +634,7 @@ static bool thread_states_equal_except(const struct hl_consts *c, const struct h
     for (unsigned t = 0; t < c->thread_no; t++) {
         const struct hl_args *want = (arg && t == tid) ? arg : &s1->thread_state[t];
         if (!args_equal(want, &s2->thread_state[t]))
-            return fail(why, len, "thread_state[%u] is not as the step says", t);
+            return model_refuse(why, len, "thread_state[%u] is not as the step says", t);
     }
     return true;
 }
@@ -651,7 +642,7 @@ static bool thread_states_equal_except(const struct hl_consts *c, const struct h
 static bool mappings_same(const struct hl_vars *s1, const struct hl_vars *s2, char *why, size_t len)
 {
     if (!hl_mappings_equal(s1->mappings, s1->nmappings, s2->mappings, s2->nmappings))
-        return fail(why, len, "mappings changed");
+        return model_refuse(why, len, "mappings changed");
     return true;
 }
 
@@ -662,17 +653,17 @@ static bool unchanged_besides_thread_state(const struct hl_consts *c, const stru
 {
     return thread_states_equal_except(c, s1, s2, tid, arg, why, len) && mappings_same(s1, s2, why, len) &&
            mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len) &&
-           (s2->sound == s1->sound || fail(why, len, "sound changed"));
+           (s2->sound == s1->sound || model_refuse(why, len, "sound changed"));
 }
 
 static bool valid_thread(const struct hl_consts *c, unsigned tid, char *why, size_t len)
 {
-    return tid < c->thread_no || fail(why, len, "thread %u is not valid", tid);
+    return tid < c->thread_no || model_refuse(why, len, "thread %u is not valid", tid);
 }
 
 static bool thread_empty(const struct hl_vars *s1, unsigned tid, char *why, size_t len)
 {
-    return s1->thread_state[tid].kind == HL_ARGS_EMPTY || fail(why, len, "thread %u is not Empty", tid);
+    return s1->thread_state[tid].kind == HL_ARGS_EMPTY || model_refuse(why, len, "thread %u is not Empty", tid);
 }
 
 /* The pte of a ReadWrite: the mapping at base, or (extension, see hlspec.h) a less permissive
@@ -685,16 +676,16 @@ static bool rw_pte_allowed(const struct hl_vars *s1, const struct hw_mapping *p,
     if (m && m->frame.size == p->pte.frame.size) {
         if (m->frame.base != p->pte.frame.base || m->frame.size != p->pte.frame.size ||
             !hl_flags_le(p->pte.flags, m->flags))
-            return fail(why, len, "ReadWrite: pte at 0x%" PRIx64 " is not the mapping (nor a less permissive copy)",
+            return model_refuse(why, len, "ReadWrite: pte at 0x%" PRIx64 " is not the mapping (nor a less permissive copy)",
                         p->base);
         return true;
     }
     const struct hw_mapping *c = find_mapping(s1, vaddr);
     if (!c)
-        return fail(why, len, "ReadWrite: no mapping at base 0x%" PRIx64, p->base);
+        return model_refuse(why, len, "ReadWrite: no mapping at base 0x%" PRIx64, p->base);
     if (p->pte.frame.base + (vaddr - p->base) != c->pte.frame.base + (vaddr - c->base) ||
         !hl_flags_le(p->pte.flags, c->pte.flags))
-        return fail(why, len, "ReadWrite: pte at 0x%" PRIx64 " disagrees at 0x%" PRIx64 " with the mapping at 0x%" PRIx64,
+        return model_refuse(why, len, "ReadWrite: pte at 0x%" PRIx64 " disagrees at 0x%" PRIx64 " with the mapping at 0x%" PRIx64,
                     p->base, vaddr, c->base);
     return true;
 }
@@ -703,9 +694,9 @@ static bool step_ReadWrite(const struct hl_consts *c, const struct hl_vars *s1, 
                            const struct hl_step *st, char *why, size_t len)
 {
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!hw_aligned(st->vaddr, 8))
-        return fail(why, len, "ReadWrite: vaddr not aligned");
+        return model_refuse(why, len, "ReadWrite: vaddr not aligned");
     if (!mappings_same(s1, s2, why, len) || !valid_thread(c, st->thread_id, why, len) ||
         !thread_empty(s1, st->thread_id, why, len) ||
         !thread_states_equal_except(c, s1, s2, 0, NULL, why, len))
@@ -713,27 +704,27 @@ static bool step_ReadWrite(const struct hl_consts *c, const struct hl_vars *s1, 
     if (!st->has_pte) {
         uint64_t v;
         if (hl_mem_read(c, s1, st->vaddr, &v))
-            return fail(why, len, "ReadWrite None: 0x%" PRIx64 " is in mem's domain", st->vaddr);
+            return model_refuse(why, len, "ReadWrite None: 0x%" PRIx64 " is in mem's domain", st->vaddr);
         if (st->rw_result != HL_RW_UNDEFINED)
-            return fail(why, len, "ReadWrite None: result is not Undefined");
+            return model_refuse(why, len, "ReadWrite None: result is not Undefined");
         return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     }
     const struct hw_mapping *p = &st->rw_pte;
     if (!rw_pte_allowed(s1, p, st->vaddr, why, len))
         return false;
     if (!hw_between(st->vaddr, p->base, p->base + p->pte.frame.size))
-        return fail(why, len, "ReadWrite: vaddr outside the pte");
+        return model_refuse(why, len, "ReadWrite: vaddr outside the pte");
     uint64_t pa = p->pte.frame.base + (st->vaddr - p->base);
     bool in_mem = pa < c->phys_mem_size, user = !p->pte.flags.is_supervisor;
     if (st->is_store) {
         if (in_mem && user && p->pte.flags.is_writable) {
             if (st->rw_result != HL_RW_OK)
-                return fail(why, len, "ReadWrite Store: result should be Ok");
+                return model_refuse(why, len, "ReadWrite Store: result should be Ok");
             struct except ex = { true, st->vaddr };
             return mem_equal(c, s1, s2, ex, st->new_value, why, len);
         }
         if (st->rw_result != HL_RW_UNDEFINED)
-            return fail(why, len, "ReadWrite Store: result should be Undefined");
+            return model_refuse(why, len, "ReadWrite Store: result should be Undefined");
         return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     }
     if (!mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len))
@@ -741,16 +732,16 @@ static bool step_ReadWrite(const struct hl_consts *c, const struct hl_vars *s1, 
     if (in_mem && user && (!st->is_exec || !p->pte.flags.disable_execute)) {
         uint64_t v;
         if (st->rw_result != HL_RW_VALUE)
-            return fail(why, len, "ReadWrite Load: result should be a Value");
+            return model_refuse(why, len, "ReadWrite Load: result should be a Value");
         if (!hl_mem_read(c, s1, st->vaddr, &v))
-            return fail(why, len, "ReadWrite Load: 0x%" PRIx64 " not in mem's domain", st->vaddr);
+            return model_refuse(why, len, "ReadWrite Load: 0x%" PRIx64 " not in mem's domain", st->vaddr);
         if (v != st->value)
-            return fail(why, len, "ReadWrite Load: read 0x%" PRIx64 " but mem holds 0x%" PRIx64,
+            return model_refuse(why, len, "ReadWrite Load: read 0x%" PRIx64 " but mem holds 0x%" PRIx64,
                         st->value, v);
         return true;
     }
     if (st->rw_result != HL_RW_UNDEFINED)
-        return fail(why, len, "ReadWrite Load: result should be Undefined");
+        return model_refuse(why, len, "ReadWrite Load: result should be Undefined");
     return true;
 }
 
@@ -758,11 +749,11 @@ static bool step_Map_start(const struct hl_consts *c, const struct hl_vars *s1, 
                            const struct hl_step *st, char *why, size_t len)
 {
     if (!hl_step_Map_enabled(c, st->vaddr, &st->pte))
-        return fail(why, len, "MapStart: not step_Map_enabled");
+        return model_refuse(why, len, "MapStart: not step_Map_enabled");
     if (!valid_thread(c, st->thread_id, why, len) || !thread_empty(s1, st->thread_id, why, len))
         return false;
     if (!hl_step_Map_sound(c, s1, st->vaddr, &st->pte))
-        return !s2->sound || fail(why, len, "MapStart: unsound start but the state stays sound");
+        return !s2->sound || model_refuse(why, len, "MapStart: unsound start but the state stays sound");
     struct hl_args a = { .kind = HL_ARGS_MAP, .vaddr = st->vaddr, .has_pte = true, .pte = st->pte };
     return unchanged_besides_thread_state(c, s1, s2, st->thread_id, &a, why, len);
 }
@@ -772,27 +763,27 @@ static bool step_Map_end(const struct hl_consts *c, const struct hl_vars *s1, co
 {
     static const struct hl_args empty = { .kind = HL_ARGS_EMPTY };
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!valid_thread(c, st->thread_id, why, len) ||
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != HL_ARGS_MAP)
-        return fail(why, len, "MapEnd: thread %u is not mapping", st->thread_id);
+        return model_refuse(why, len, "MapEnd: thread %u is not mapping", st->thread_id);
     if (hl_overlaps_existing_vmem(s1->mappings, s1->nmappings, a->vaddr, a->pte.frame.size)) {
         if (st->result_ok)
-            return fail(why, len, "MapEnd: overlaps existing vmem but result is Ok");
+            return model_refuse(why, len, "MapEnd: overlaps existing vmem but result is Ok");
         return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     }
     if (!st->result_ok)
-        return fail(why, len, "MapEnd: no overlap but result is Err");
+        return model_refuse(why, len, "MapEnd: no overlap but result is Err");
     struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
     if (!hl_mappings_insert(want, &n, HL_MAX_MAPPINGS, a->vaddr, &a->pte))
-        return fail(why, len, "MapEnd: too many mappings for the checker");
+        return model_refuse(why, len, "MapEnd: too many mappings for the checker");
     if (!hl_mappings_equal(want, n, s2->mappings, s2->nmappings))
-        return fail(why, len, "MapEnd: mappings are not s1.mappings.insert(0x%" PRIx64 ", pte)", a->vaddr);
+        return model_refuse(why, len, "MapEnd: mappings are not s1.mappings.insert(0x%" PRIx64 ", pte)", a->vaddr);
     return mem_agree(c, s1, s2, NO_EXCEPT, why, len);
 }
 
@@ -801,18 +792,18 @@ static bool step_Unmap_start(const struct hl_consts *c, const struct hl_vars *s1
 {
     const struct hw_pte *pte = hl_mappings_get(s1->mappings, s1->nmappings, st->vaddr);
     if (!hl_step_Unmap_enabled(st->vaddr))
-        return fail(why, len, "UnmapStart: not step_Unmap_enabled");
+        return model_refuse(why, len, "UnmapStart: not step_Unmap_enabled");
     if (!valid_thread(c, st->thread_id, why, len) || !thread_empty(s1, st->thread_id, why, len))
         return false;
     if (hl_overlaps_inflight_vmem(c, s1, st->vaddr, pte ? pte->frame.size : 0))
-        return !s2->sound || fail(why, len, "UnmapStart: unsound start but the state stays sound");
+        return !s2->sound || model_refuse(why, len, "UnmapStart: unsound start but the state stays sound");
     struct hl_args a = { .kind = HL_ARGS_UNMAP, .vaddr = st->vaddr, .has_pte = pte != NULL };
     if (pte)
         a.pte = *pte;
     if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
         return false;
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!pte)
         return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     struct hw_mapping *want = range_want;
@@ -820,7 +811,7 @@ static bool step_Unmap_start(const struct hl_consts *c, const struct hl_vars *s1
     memcpy(want, s1->mappings, n * sizeof *want);
     hl_mappings_remove(want, &n, st->vaddr);
     if (!hl_mappings_equal(want, n, s2->mappings, s2->nmappings))
-        return fail(why, len, "UnmapStart: mappings are not s1.mappings.remove(0x%" PRIx64 ")", st->vaddr);
+        return model_refuse(why, len, "UnmapStart: mappings are not s1.mappings.remove(0x%" PRIx64 ")", st->vaddr);
     return mem_agree(c, s2, s1, NO_EXCEPT, why, len);
 }
 
@@ -832,14 +823,14 @@ static bool step_Unmap_end(const struct hl_consts *c, const struct hl_vars *s1, 
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!mappings_same(s1, s2, why, len) || !mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len))
         return false;
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != HL_ARGS_UNMAP)
-        return fail(why, len, "UnmapEnd: thread %u is not unmapping", st->thread_id);
+        return model_refuse(why, len, "UnmapEnd: thread %u is not unmapping", st->thread_id);
     if (a->has_pte != st->result_ok)
-        return fail(why, len, "UnmapEnd: result is %s but pte is %s", st->result_ok ? "Ok" : "Err",
+        return model_refuse(why, len, "UnmapEnd: result is %s but pte is %s", st->result_ok ? "Ok" : "Err",
                     a->has_pte ? "Some" : "None");
     return true;
 }
@@ -850,18 +841,18 @@ static bool step_Protect_start(const struct hl_consts *c, const struct hl_vars *
 {
     const struct hw_pte *pte = hl_mappings_get(s1->mappings, s1->nmappings, st->vaddr);
     if (!hl_step_Unmap_enabled(st->vaddr))
-        return fail(why, len, "ProtectStart: not step_Protect_enabled");
+        return model_refuse(why, len, "ProtectStart: not step_Protect_enabled");
     if (!valid_thread(c, st->thread_id, why, len) || !thread_empty(s1, st->thread_id, why, len))
         return false;
     if (hl_overlaps_inflight_vmem(c, s1, st->vaddr, pte ? pte->frame.size : 0))
-        return !s2->sound || fail(why, len, "ProtectStart: unsound start but the state stays sound");
+        return !s2->sound || model_refuse(why, len, "ProtectStart: unsound start but the state stays sound");
     struct hl_args a = { .kind = HL_ARGS_PROTECT, .vaddr = st->vaddr, .has_pte = pte != NULL, .flags = st->flags };
     if (pte)
         a.pte = *pte;
     if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
         return false;
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
     memcpy(want, s1->mappings, n * sizeof *want);
@@ -871,7 +862,7 @@ static bool step_Protect_start(const struct hl_consts *c, const struct hl_vars *
         hl_mappings_insert(want, &n, HL_MAX_MAPPINGS, st->vaddr, &joined);
     }
     if (!hl_mappings_equal(want, n, s2->mappings, s2->nmappings))
-        return fail(why, len, "ProtectStart: mapping at 0x%" PRIx64 " should have the joined permissions",
+        return model_refuse(why, len, "ProtectStart: mapping at 0x%" PRIx64 " should have the joined permissions",
                     st->vaddr);
     return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
 }
@@ -884,12 +875,12 @@ static bool step_Protect_end(const struct hl_consts *c, const struct hl_vars *s1
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != HL_ARGS_PROTECT)
-        return fail(why, len, "ProtectEnd: thread %u is not protecting", st->thread_id);
+        return model_refuse(why, len, "ProtectEnd: thread %u is not protecting", st->thread_id);
     if (a->has_pte != st->result_ok)
-        return fail(why, len, "ProtectEnd: result is %s but pte is %s", st->result_ok ? "Ok" : "Err",
+        return model_refuse(why, len, "ProtectEnd: result is %s but pte is %s", st->result_ok ? "Ok" : "Err",
                     a->has_pte ? "Some" : "None");
     struct hw_mapping *want = range_want;
     unsigned n = s1->nmappings;
@@ -900,7 +891,7 @@ static bool step_Protect_end(const struct hl_consts *c, const struct hl_vars *s1
         hl_mappings_insert(want, &n, HL_MAX_MAPPINGS, a->vaddr, &np);
     }
     if (!hl_mappings_equal(want, n, s2->mappings, s2->nmappings))
-        return fail(why, len, "ProtectEnd: mapping at 0x%" PRIx64 " should have the new permissions",
+        return model_refuse(why, len, "ProtectEnd: mapping at 0x%" PRIx64 " should have the new permissions",
                     a->vaddr);
     return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
 }
@@ -909,7 +900,7 @@ static bool step_Stutter(const struct hl_consts *c, const struct hl_vars *s1, co
                          char *why, size_t len)
 {
     return thread_states_equal_except(c, s1, s2, 0, NULL, why, len) && mappings_same(s1, s2, why, len) &&
-           (s1->sound == s2->sound || fail(why, len, "sound changed")) &&
+           (s1->sound == s2->sound || model_refuse(why, len, "sound changed")) &&
            mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
 }
 
@@ -961,7 +952,7 @@ static bool step_Range_start(const struct hl_consts *c, const struct hl_vars *s1
     enum hl_args_kind kind = range_kind(st->kind);
     const char *name = hl_step_name(st->kind);
     if (!hl_step_Range_enabled(c, kind, st->vaddr, st->length, st->paddr, st->policy))
-        return fail(why, len, "%s: not step_%s_enabled", name, name);
+        return model_refuse(why, len, "%s: not step_%s_enabled", name, name);
     if (!valid_thread(c, st->thread_id, why, len) || !thread_empty(s1, st->thread_id, why, len))
         return false;
     struct hl_args a;
@@ -983,19 +974,19 @@ static bool step_Range_start(const struct hl_consts *c, const struct hl_vars *s1
                 !hl_overlaps_inflight_pmem(c, s1, &fr);
     }
     if (!sound)
-        return !s2->sound || fail(why, len, "%s: unsound start but the state stays sound", name);
+        return !s2->sound || model_refuse(why, len, "%s: unsound start but the state stays sound", name);
     if (!thread_states_equal_except(c, s1, s2, st->thread_id, &a, why, len))
         return false;
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (kind == HL_ARGS_MAP_RANGE || !a.ok || !a.length)
         return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     struct piece_ctx x = { a.vaddr, a.vaddr + a.length - 1, kind, a.flags, false };
     unsigned n;
     if (!range_apply(s1, &x, range_want, &n))
-        return fail(why, len, "%s: too many mappings for the checker", name);
+        return model_refuse(why, len, "%s: too many mappings for the checker", name);
     if (!hl_mappings_equal(range_want, n, s2->mappings, s2->nmappings))
-        return fail(why, len, "%s: mappings are not s1's, split at the ends, with the range %s", name,
+        return model_refuse(why, len, "%s: mappings are not s1's, split at the ends, with the range %s", name,
                     kind == HL_ARGS_UNMAP_RANGE ? "removed" : "joined with the new permissions");
     if (kind == HL_ARGS_UNMAP_RANGE)
         return mem_agree(c, s2, s1, NO_EXCEPT, why, len);
@@ -1006,26 +997,26 @@ static bool step_Range_store(const struct hl_consts *c, const struct hl_vars *s1
                              const struct hl_step *st, char *why, size_t len)
 {
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!valid_thread(c, st->thread_id, why, len) || !thread_states_equal_except(c, s1, s2, 0, NULL, why, len))
         return false;
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (!hl_args_is_range(a->kind))
-        return fail(why, len, "RangeStore: thread %u has no range operation in flight", st->thread_id);
+        return model_refuse(why, len, "RangeStore: thread %u has no range operation in flight", st->thread_id);
     if (hl_mappings_equal(s1->mappings, s1->nmappings, s2->mappings, s2->nmappings))
         return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     if (a->kind != HL_ARGS_MAP_RANGE || !a->ok)
-        return fail(why, len, "RangeStore: mappings changed (this operation's effect was at its Start)");
+        return model_refuse(why, len, "RangeStore: mappings changed (this operation's effect was at its Start)");
     unsigned n1 = s1->nmappings, i = 0;
     if (s2->nmappings != n1 + 1)
-        return fail(why, len, "RangeStore: mappings are not s1's plus one page of the range");
+        return model_refuse(why, len, "RangeStore: mappings are not s1's plus one page of the range");
     while (i < n1 && s1->mappings[i].base == s2->mappings[i].base &&
            hw_pte_equal(&s1->mappings[i].pte, &s2->mappings[i].pte))
         i++;
     if (!hl_mappings_equal(s1->mappings + i, n1 - i, s2->mappings + i + 1, n1 - i))
-        return fail(why, len, "RangeStore: mappings are not s1's plus one page of the range");
+        return model_refuse(why, len, "RangeStore: mappings are not s1's plus one page of the range");
     if (!hl_map_range_has_page(a, &s2->mappings[i]))
-        return fail(why, len, "RangeStore: the new mapping at 0x%" PRIx64 " is not a page of the range",
+        return model_refuse(why, len, "RangeStore: the new mapping at 0x%" PRIx64 " is not a page of the range",
                     s2->mappings[i].base);
     return mem_agree(c, s1, s2, NO_EXCEPT, why, len);
 }
@@ -1036,15 +1027,15 @@ static bool step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, 
     static const struct hl_args empty;
     const char *name = hl_step_name(st->kind);
     if (s2->sound != s1->sound)
-        return fail(why, len, "sound changed");
+        return model_refuse(why, len, "sound changed");
     if (!valid_thread(c, st->thread_id, why, len) ||
         !thread_states_equal_except(c, s1, s2, st->thread_id, &empty, why, len))
         return false;
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != range_kind(st->kind))
-        return fail(why, len, "%s: thread %u is not in this range operation", name, st->thread_id);
+        return model_refuse(why, len, "%s: thread %u is not in this range operation", name, st->thread_id);
     if (st->result_ok != a->ok)
-        return fail(why, len, "%s: result is %s but the contract says %s", name, st->result_ok ? "Ok" : "Err",
+        return model_refuse(why, len, "%s: result is %s but the contract says %s", name, st->result_ok ? "Ok" : "Err",
                     a->ok ? "Ok" : "Err");
     if (a->kind == HL_ARGS_MAP_RANGE && a->ok) {
         for (uint64_t b = a->vaddr; b < a->vaddr + a->length;) {
@@ -1053,7 +1044,7 @@ static bool step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, 
             const struct hw_pte *m = hl_mappings_get(s1->mappings, s1->nmappings, base);
             struct hw_pte want = { { base - a->vaddr + a->paddr, size }, a->flags };
             if (!m || !hw_pte_equal(m, &want))
-                return fail(why, len, "%s: page 0x%" PRIx64 "+0x%" PRIx64 " of the range is not mapped as it should",
+                return model_refuse(why, len, "%s: page 0x%" PRIx64 "+0x%" PRIx64 " of the range is not mapped as it should",
                             name, base, size);
             b = base + size;
         }
@@ -1062,9 +1053,9 @@ static bool step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, 
         struct piece_ctx x = { a->vaddr, a->vaddr + a->length - 1, a->kind, a->flags, true };
         unsigned n;
         if (!range_apply(s1, &x, range_want, &n))
-            return fail(why, len, "%s: too many mappings for the checker", name);
+            return model_refuse(why, len, "%s: too many mappings for the checker", name);
         if (!hl_mappings_equal(range_want, n, s2->mappings, s2->nmappings))
-            return fail(why, len, "%s: the mappings inside the range should have the new permissions", name);
+            return model_refuse(why, len, "%s: the mappings inside the range should have the new permissions", name);
         return mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
     }
     return mappings_same(s1, s2, why, len) && mem_equal(c, s1, s2, NO_EXCEPT, 0, why, len);
@@ -1074,7 +1065,7 @@ bool hl_next_step(const struct hl_consts *c, const struct hl_vars *s1, const str
                   const struct hl_step *st, char *why, size_t len)
 {
     if (!s1->sound) /* next_step: an unsound state stays unsound, anything else goes */
-        return !s2->sound || fail(why, len, "an unsound state became sound");
+        return !s2->sound || model_refuse(why, len, "an unsound state became sound");
     switch (st->kind) {
     case HL_STEP_READ_WRITE: return step_ReadWrite(c, s1, s2, st, why, len);
     case HL_STEP_MAP_START: return step_Map_start(c, s1, s2, st, why, len);
@@ -1092,5 +1083,5 @@ bool hl_next_step(const struct hl_consts *c, const struct hl_vars *s1, const str
     case HL_STEP_PROTECT_RANGE_END: return step_Range_end(c, s1, s2, st, why, len);
     case HL_STEP_RANGE_STORE: return step_Range_store(c, s1, s2, st, why, len);
     }
-    return fail(why, len, "unknown step");
+    return model_refuse(why, len, "unknown step");
 }

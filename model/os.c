@@ -1,5 +1,6 @@
 /* spec_t/os.rs: state, steps. See os.h. */
 #include "os.h"
+#include "why.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -7,16 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool say(char *why, size_t len, const char *fmt, ...)
-{
-    if (why && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, len, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 /* os.rs: CoreState::holds_lock */
 bool os_core_holds_lock(const struct os_core_state *cs)
@@ -315,9 +306,9 @@ static bool take_frames(const struct os_consts *c, struct os_vars *s, const stru
     for (unsigned i = 0; i < out->nalloc; i++) {
         uint64_t pa = out->alloc[i], f = pa / HW_PAGE_SIZE;
         if (pa % HW_PAGE_SIZE || f >= c->pt_frames || !frame_is_free(s, f))
-            return say(why, len, "alloc: frame 0x%" PRIx64 " is not a free pool frame", pa);
+            return model_refuse(why, len, "alloc: frame 0x%" PRIx64 " is not a free pool frame", pa);
         if (!frame_zero(&s->hw, pa) || frame_reachable(c, &s->hw, pa))
-            return say(why, len, "alloc: free frame 0x%" PRIx64 " is not a zeroed, unlinked frame", pa);
+            return model_refuse(why, len, "alloc: free frame 0x%" PRIx64 " is not a zeroed, unlinked frame", pa);
         s->pt_free[f / 64] &= ~(UINT64_C(1) << (f % 64));
     }
     return true;
@@ -328,11 +319,11 @@ static bool give_frame(const struct os_consts *c, struct os_vars *s, uint64_t pa
 {
     uint64_t f = pa / HW_PAGE_SIZE;
     if (pa % HW_PAGE_SIZE || f >= c->pt_frames || frame_is_free(s, f) || pa == s->hw.global_pt.cr3)
-        return say(why, len, "free: frame 0x%" PRIx64 " is not an allocated directory", pa);
+        return model_refuse(why, len, "free: frame 0x%" PRIx64 " is not an allocated directory", pa);
     if (frame_reachable(c, &s->hw, pa))
-        return say(why, len, "free: directory 0x%" PRIx64 " is still linked into the table", pa);
+        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is still linked into the table", pa);
     if (!frame_zero(&s->hw, pa))
-        return say(why, len, "free: directory 0x%" PRIx64 " is not zeroed", pa);
+        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is not zeroed", pa);
     s->pt_free[f / 64] |= UINT64_C(1) << (f % 64);
     return true;
 }
@@ -357,7 +348,7 @@ bool os_interp_pt_mem(const struct os_consts *c, const struct os_vars *s, struct
     if (hw_interp_pt_mem(&v, out, &d) != HW_INTERP_OK) {
         char msg[200];
         hw_interp_diag_format(&d, msg, sizeof msg);
-        return say(why, len, "page table malformed: %s", msg);
+        return model_refuse(why, len, "page table malformed: %s", msg);
     }
     return true;
 }
@@ -630,7 +621,7 @@ static enum os_step_status apply_next(const struct os_consts *c, struct os_vars 
     struct os_plan *p = &s2->plan;
     const struct os_pt_event *ev = p->buf ? p->buf->ev : NULL;
     if (p->pos >= p->n || ev[p->pos].kind != OS_EV_WRITE)
-        return say(why, len, "no store left to apply"), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "no store left to apply"), OS_STEP_VIOLATION;
     if (ev[p->pos].hidden) {
         uint64_t frame = ev[p->pos].pa & ~(HW_PAGE_SIZE - 1);
         unsigned end = p->pos;
@@ -650,7 +641,7 @@ static enum os_step_status apply_next(const struct os_consts *c, struct os_vars 
     const struct os_pt_event *e = &ev[p->pos++];
     struct hw_vars nhw;
     if (e->pa >= hw_pmem_bytes(&s2->hw.global_pt.mem) || e->pa % 8)
-        return say(why, len, "store to 0x%" PRIx64 ", outside page-table memory", e->pa), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "store to 0x%" PRIx64 ", outside page-table memory", e->pa), OS_STEP_VIOLATION;
     st->wrote = true;
     st->write_pa = e->pa;
     st->write_value = e->value;
@@ -699,7 +690,7 @@ static enum os_step_status run_impl(const struct os_consts *c, const struct os_v
     if (out->nomem)
         return free(old), OS_STEP_DISABLED; /* the caller decides (step_op_start) */
     if (out->nev && out->ev[0].kind != OS_EV_WRITE)
-        return free(old), say(why, len, "a directory freed before any store"), OS_STEP_VIOLATION;
+        return free(old), model_refuse(why, len, "a directory freed before any store"), OS_STEP_VIOLATION;
     if (!take_frames(c, s2, out, why, len))
         return free(old), OS_STEP_VIOLATION;
     memcpy(s2->pt_counts, counts, sizeof counts);
@@ -726,9 +717,9 @@ static enum os_step_status run_impl(const struct os_consts *c, const struct os_v
 static bool ult_ok(const struct os_consts *c, const struct os_vars *s1, unsigned ult, char *why, size_t len)
 {
     if (ult >= c->ULT_no)
-        return say(why, len, "thread %u not valid", ult);
+        return model_refuse(why, len, "thread %u not valid", ult);
     if (s1->core_states[os_core_index(c, c->ULT2core[ult])].kind != OS_IDLE)
-        return say(why, len, "thread %u's core is not Idle", ult);
+        return model_refuse(why, len, "thread %u's core is not Idle", ult);
     return true;
 }
 
@@ -737,14 +728,14 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
 {
     struct hw_step *h = &st->hw;
     if (h->kind == HW_STEP_PT_MEM_OP)
-        return say(why, len, "PTMemOp is not a HW step of a thread"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "PTMemOp is not a HW step of a thread"), OS_STEP_DISABLED;
     if (h->kind == HW_STEP_READ_WRITE) {
         /* step_HW: the thread's core is Idle; x86pt: it uses its own core's TLB */
         if (st->ULT_id >= c->ULT_no)
-            return say(why, len, "thread not valid"), OS_STEP_DISABLED;
+            return model_refuse(why, len, "thread not valid"), OS_STEP_DISABLED;
         h->core = c->ULT2core[st->ULT_id];
         if (s1->core_states[os_core_index(c, h->core)].kind != OS_IDLE)
-            return say(why, len, "thread %u's core is not Idle", st->ULT_id), OS_STEP_DISABLED;
+            return model_refuse(why, len, "thread %u's core is not Idle", st->ULT_id), OS_STEP_DISABLED;
     }
     st->core = os_core_index(c, h->core);
     memcpy(s2, s1, sizeof *s2);
@@ -755,7 +746,7 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
     if (r == HW_STEP_E_NOMEM)
         return OS_STEP_NOMEM;
     if (r != HW_STEP_OK)
-        return say(why, len, "%s", hw_step_status_str(r)), OS_STEP_DISABLED;
+        return model_refuse(why, len, "%s", hw_step_status_str(r)), OS_STEP_DISABLED;
     if (h->kind == HW_STEP_READ_WRITE && h->op.kind == HW_RW_STORE && st->rw.kind == HW_RESULT_OK) {
         d->n = 1;
         d->pa[0] = st->rw.paddr;
@@ -778,7 +769,7 @@ static enum os_step_status step_start(const struct os_consts *c, const struct os
     if (st->kind == OS_STEP_MAP_START) {
         /* step_Map_enabled (incl. alloc_available_pages() >= 3) */
         if (!hl_step_Map_enabled(&hc, st->vaddr, &st->pte) || os_pt_free_count(c, s1) < 3)
-            return say(why, len, "not step_Map_enabled"), OS_STEP_DISABLED;
+            return model_refuse(why, len, "not step_Map_enabled"), OS_STEP_DISABLED;
         ns.kind = OS_MAP_WAITING;
         ns.pte = st->pte;
         /* step_Map_sound */
@@ -787,7 +778,7 @@ static enum os_step_status step_start(const struct os_consts *c, const struct os
     } else {
         struct hw_pte p;
         if (!hl_step_Unmap_enabled(st->vaddr))
-            return say(why, len, "not step_Unmap_enabled"), OS_STEP_DISABLED;
+            return model_refuse(why, len, "not step_Unmap_enabled"), OS_STEP_DISABLED;
         ns.kind = st->kind == OS_STEP_UNMAP_START ? OS_UNMAP_WAITING : OS_PROTECT_WAITING;
         ns.flags = st->flags;
         sound = !os_overlaps_inflight_vmem(c, s1, st->vaddr, os_pt_get(c, s1, st->vaddr, &p) ? p.frame.size : 0);
@@ -812,7 +803,7 @@ static enum os_step_status step_range_start(const struct os_consts *c, const str
         return OS_STEP_DISABLED;
     struct hl_consts hc = { c->ULT_no, c->hw.phys_mem_size, c->hw.maxphyaddr };
     if (!hl_step_Range_enabled(&hc, kinds[op], st->vaddr, st->length, st->paddr, st->policy))
-        return say(why, len, "not step_%s_enabled", os_step_name(st->kind)), OS_STEP_DISABLED;
+        return model_refuse(why, len, "not step_%s_enabled", os_step_name(st->kind)), OS_STEP_DISABLED;
     unsigned core = os_core_index(c, c->ULT2core[st->ULT_id]);
     struct os_core_state ns = { .kind = waiting[op], .ULT_id = st->ULT_id, .vaddr = st->vaddr, .range = true };
     ns.rg.length = st->length;
@@ -894,7 +885,7 @@ static enum os_step_status step_range_op_start(const struct os_consts *c, const 
                                 .split = cs->rg.split };
     unsigned bound = range_dirs_bound(cs);
     if (os_pt_free_count(c, s1) < bound)
-        return say(why, len, "the pool holds fewer than the %u directories the operation may need", bound),
+        return model_refuse(why, len, "the pool holds fewer than the %u directories the operation may need", bound),
                OS_STEP_DISABLED;
     struct hw_mapping *old;
     unsigned nold;
@@ -909,7 +900,7 @@ static enum os_step_status step_range_op_start(const struct os_consts *c, const 
     enum os_step_status r = run_impl(c, s1, s2, &rq, &out, old, nold, why, len);
     os_pt_outcome_fini(&out);
     if (r == OS_STEP_DISABLED) /* out.nomem although the pool held the bound */
-        return say(why, len, "the implementation ran out of directories with %u free (bound %u)",
+        return model_refuse(why, len, "the implementation ran out of directories with %u free (bound %u)",
                    os_pt_free_count(c, s1), bound), OS_STEP_VIOLATION;
     if (r != OS_STEP_OK)
         return r;
@@ -931,12 +922,12 @@ static enum os_step_status step_range_op_start(const struct os_consts *c, const 
         }
     /* (in an unsound state another operation may have changed the region since Start) */
     if (s1->sound && out.ok != cs->rg.will_ok)
-        return say(why, len, "the implementation returns %s but the contract says %s", out.ok ? "Ok" : "Err",
+        return model_refuse(why, len, "the implementation returns %s but the contract says %s", out.ok ? "Ok" : "Err",
                    cs->rg.will_ok ? "Ok" : "Err"), OS_STEP_VIOLATION;
     if (!out.ok && s2->plan.n)
-        return say(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
     if (op != OS_PT_MAP && s2->plan.n && !out.flush_requested)
-        return say(why, len, "the implementation changed the table but asked for no TLB invalidation"),
+        return model_refuse(why, len, "the implementation changed the table but asked for no TLB invalidation"),
                OS_STEP_VIOLATION;
     return OS_STEP_OK;
 }
@@ -951,7 +942,7 @@ static enum os_step_status step_range_store(const struct os_consts *c, const str
     const struct os_core_state *cs = &s1->core_states[st->core];
     bool exec = cs->kind == OS_MAP_EXECUTING || cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_PROTECT_OP_EXECUTING;
     if (!cs->range || !exec || s1->plan.pos >= s1->plan.n)
-        return say(why, len, "no range store to apply"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "no range store to apply"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     return apply_next(c, s2, st, why, len);
@@ -966,9 +957,9 @@ static enum os_step_status step_op_start(const struct os_consts *c, const struct
     enum os_pt_op op = st->kind == OS_STEP_MAP_OP_START ? OS_PT_MAP
                        : st->kind == OS_STEP_UNMAP_OP_START ? OS_PT_UNMAP : OS_PT_PROTECT;
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != waiting[op])
-        return say(why, len, "core is not %s", os_core_kind_name(waiting[op])), OS_STEP_DISABLED;
+        return model_refuse(why, len, "core is not %s", os_core_kind_name(waiting[op])), OS_STEP_DISABLED;
     if (os_kernel_lock(c, s1) >= 0)
-        return say(why, len, "kernel lock is held"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "kernel lock is held"), OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
     if (cs->range)
         return step_range_op_start(c, s1, st, s2, op, why, len);
@@ -982,7 +973,7 @@ static enum os_step_status step_op_start(const struct os_consts *c, const struct
     enum os_step_status r = run_impl(c, s1, s2, &rq, &out, NULL, 0, why, len);
     os_pt_outcome_fini(&out);
     if (r == OS_STEP_DISABLED)
-        return say(why, len, "the implementation says NOMEM for a single operation"), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "the implementation says NOMEM for a single operation"), OS_STEP_VIOLATION;
     if (r != OS_STEP_OK)
         return r;
     struct os_core_state *ns = cs_of(s2, st->core);
@@ -998,16 +989,16 @@ static enum os_step_status step_op_start(const struct os_consts *c, const struct
         if (!had)
             memset(&ns->result, 0, sizeof ns->result);
         if (s2->plan.n == 0)
-            return say(why, len, "the implementation says Ok but made no store"), OS_STEP_VIOLATION;
+            return model_refuse(why, len, "the implementation says Ok but made no store"), OS_STEP_VIOLATION;
         if (op == OS_PT_UNMAP && out.has_reported && had && !hw_pte_equal(&out.reported, &old))
-            return say(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
+            return model_refuse(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
                    OS_STEP_VIOLATION;
         if (!out.flush_requested)
-            return say(why, len, "the implementation asked for no TLB invalidation"), OS_STEP_VIOLATION;
+            return model_refuse(why, len, "the implementation asked for no TLB invalidation"), OS_STEP_VIOLATION;
         return apply_next(c, s2, st, why, len);
     }
     if (s2->plan.n)
-        return say(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
     return OS_STEP_OK;
 }
 
@@ -1018,13 +1009,13 @@ static enum os_step_status step_view_stutter(const struct os_consts *c, const st
         return OS_STEP_DISABLED;
     enum os_core_kind k = s1->core_states[st->core].kind;
     if (s1->core_states[st->core].range || !s1->plan.buf)
-        return say(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
     unsigned left = writes_left(&s1->plan);
     /* a map's last store belongs to MapEnd */
     bool ok = (k == OS_MAP_EXECUTING && left >= 2) ||
               ((k == OS_UNMAP_OP_EXECUTING || k == OS_PROTECT_OP_EXECUTING) && left >= 1);
     if (!ok)
-        return say(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     return apply_next(c, s2, st, why, len);
@@ -1034,10 +1025,10 @@ static enum os_step_status step_map_end(const struct os_consts *c, const struct 
                                         struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != OS_MAP_EXECUTING)
-        return say(why, len, "core is not MapExecuting"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "core is not MapExecuting"), OS_STEP_DISABLED;
     if (s1->core_states[st->core].range) { /* MapRangeEnd: every store made */
         if (s1->plan.pos != s1->plan.n)
-            return say(why, len, "stores left"), OS_STEP_DISABLED;
+            return model_refuse(why, len, "stores left"), OS_STEP_DISABLED;
         if (!os_vars_copy(s2, s1))
             return OS_STEP_NOMEM;
         st->result_ok = s1->core_states[st->core].result_ok;
@@ -1047,7 +1038,7 @@ static enum os_step_status step_map_end(const struct os_consts *c, const struct 
         return OS_STEP_OK;
     }
     if (s1->plan.buf && writes_left(&s1->plan) > 1)
-        return say(why, len, "stores left before the last one"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "stores left before the last one"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     st->result_ok = s1->core_states[st->core].result_ok;
@@ -1057,7 +1048,7 @@ static enum os_step_status step_map_end(const struct os_consts *c, const struct 
             return r;
     }
     if (s2->plan.pos != s2->plan.n)
-        return say(why, len, "events left after the map's last store"), OS_STEP_VIOLATION;
+        return model_refuse(why, len, "events left after the map's last store"), OS_STEP_VIOLATION;
     plan_drop(&s2->plan);
     cs_of(s2, st->core)->kind = OS_IDLE;
     memset(cs_of(s2, st->core), 0, sizeof(struct os_core_state));
@@ -1069,9 +1060,9 @@ static enum os_step_status step_op_end(const struct os_consts *c, const struct o
 {
     enum os_core_kind from = st->kind == OS_STEP_UNMAP_OP_END ? OS_UNMAP_OP_EXECUTING : OS_PROTECT_OP_EXECUTING;
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != from)
-        return say(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
+        return model_refuse(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
     if (s1->plan.pos != s1->plan.n)
-        return say(why, len, "stores left"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "stores left"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     if (!s1->core_states[st->core].range) /* a range operation keeps its snapshot until it ends */
@@ -1091,10 +1082,10 @@ static enum os_step_status step_initiate_shootdown(const struct os_consts *c, co
     bool prot = st->kind == OS_STEP_PROTECT_INITIATE_SHOOTDOWN;
     enum os_core_kind from = prot ? OS_PROTECT_OP_DONE : OS_UNMAP_OP_DONE;
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != from)
-        return say(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
+        return model_refuse(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
     if (cs->range ? !os_range_needs_shootdown(cs) : (!cs->result_ok || (prot && !protect_shrinks(cs))))
-        return say(why, len, "nothing to shoot down"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "nothing to shoot down"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     cs_of(s2, st->core)->kind = from + 1; /* *ShootdownWaiting */
@@ -1113,13 +1104,13 @@ static enum os_step_status step_ack(const struct os_consts *c, const struct os_v
                                     struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c) || !(s1->TLB_Shootdown.open_requests >> st->core & 1))
-        return say(why, len, "no open request for this core"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "no open request for this core"), OS_STEP_DISABLED;
     if (s1->TLB_Shootdown.for_range) {
         const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s1->hw, os_core_of(c, st->core));
         for (uint32_t e = 0; e < tlb->len; e++)
             if (os_tlb_entry_in_shootdown(&s1->TLB_Shootdown, &tlb->entries[e]) &&
                 !os_agrees_with_pt(c, s1, &tlb->entries[e]))
-                return say(why, len, "TLB holds 0x%" PRIx64 " unlike the table, inside the flush range",
+                return model_refuse(why, len, "TLB holds 0x%" PRIx64 " unlike the table, inside the flush range",
                            tlb->entries[e].base), OS_STEP_DISABLED;
         if (!os_vars_copy(s2, s1))
             return OS_STEP_NOMEM;
@@ -1132,10 +1123,10 @@ static enum os_step_status step_ack(const struct os_consts *c, const struct os_v
     bool mapped = os_pt_get(c, s1, v, &now);
     if (!s1->TLB_Shootdown.for_protect) {
         if (t || mapped)
-            return say(why, len, "TLB still holds 0x%" PRIx64 " (or it is mapped)", v), OS_STEP_DISABLED;
+            return model_refuse(why, len, "TLB still holds 0x%" PRIx64 " (or it is mapped)", v), OS_STEP_DISABLED;
     } else if (t && !(mapped && t->frame.base == now.frame.base && t->frame.size == now.frame.size &&
                       hl_flags_le(t->flags, now.flags))) {
-        return say(why, len, "TLB holds 0x%" PRIx64 " with more permissions than the table", v), OS_STEP_DISABLED;
+        return model_refuse(why, len, "TLB holds 0x%" PRIx64 " with more permissions than the table", v), OS_STEP_DISABLED;
     }
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
@@ -1162,9 +1153,9 @@ static enum os_step_status step_end(const struct os_consts *c, const struct os_v
         ok = (cs->kind == OS_PROTECT_SHOOTDOWN_WAITING && !s1->TLB_Shootdown.open_requests) ||
              (cs->kind == OS_PROTECT_OP_DONE && !protect_shrinks(cs));
     if (!ok)
-        return say(why, len, "not ready to end"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "not ready to end"), OS_STEP_DISABLED;
     if (cs->range && (st->kind == OS_STEP_UNMAP_END) != os_core_is_unmap(cs->kind))
-        return say(why, len, "not this operation's end"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "not this operation's end"), OS_STEP_DISABLED;
     st->result_ok = cs->result_ok;
     st->range = cs->range;
     if (!os_vars_copy(s2, s1))
@@ -1224,7 +1215,7 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
     case OS_STEP_PROTECT_END:
         return step_end(c, s1, st, s2, why, len);
     default:
-        return say(why, len, "unknown step"), OS_STEP_DISABLED;
+        return model_refuse(why, len, "unknown step"), OS_STEP_DISABLED;
     }
     /* the steps that copied s1 before failing must not leak */
     if (r == OS_STEP_VIOLATION || r == OS_STEP_NOMEM)

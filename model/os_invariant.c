@@ -12,21 +12,12 @@
  * for protect shootdowns.
  */
 #include "os_refinement.h"
+#include "why.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-static bool fail(char *why, size_t len, const char *fmt, ...)
-{
-    if (why && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, len, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 static uint64_t vmem_size(const struct os_core_state *cs, const struct hw_interp *pt)
 {
@@ -55,29 +46,29 @@ static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const 
     int holder = -1;
     for (unsigned u = 0; u < c->ULT_no; u++)
         if (!hw_valid_core(&c->hw, c->ULT2core[u]))
-            return fail(why, len, "wf: thread %u pinned to an invalid core", u);
+            return model_refuse(why, len, "wf: thread %u pinned to an invalid core", u);
     for (unsigned i = 0; i < os_ncores(c); i++) {
         const struct os_core_state *cs = &s->core_states[i];
         if (os_core_holds_lock(cs)) {
             if (holder >= 0)
-                return fail(why, len, "wf: cores %d and %u both hold the kernel lock", holder, i);
+                return model_refuse(why, len, "wf: cores %d and %u both hold the kernel lock", holder, i);
             holder = (int)i;
         }
         if (cs->kind == OS_IDLE)
             continue;
         if (cs->ULT_id >= c->ULT_no || os_core_index(c, c->ULT2core[cs->ULT_id]) != i)
-            return fail(why, len, "valid_ids: core %u runs thread %u, not pinned to it", i, cs->ULT_id);
+            return model_refuse(why, len, "valid_ids: core %u runs thread %u, not pinned to it", i, cs->ULT_id);
         bool after_op = !cs->range && (cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
                                        cs->kind == OS_UNMAP_SHOOTDOWN_WAITING);
         if (after_op && hw_interp_get(pt, cs->vaddr))
-            return fail(why, len, "successful_unmaps: 0x%" PRIx64 " is still mapped after core %u's unmap",
+            return model_refuse(why, len, "successful_unmaps: 0x%" PRIx64 " is still mapped after core %u's unmap",
                         cs->vaddr, i);
     }
     for (unsigned i = os_ncores(c); i < OS_MAX_CORES; i++)
         if (s->core_states[i].kind != OS_IDLE)
-            return fail(why, len, "wf: state for core %u, which does not exist", i);
+            return model_refuse(why, len, "wf: state for core %u, which does not exist", i);
     if (s->plan.pos < s->plan.n && holder < 0)
-        return fail(why, len, "wf: a page-table operation in flight without the lock");
+        return model_refuse(why, len, "wf: a page-table operation in flight without the lock");
     return true;
 }
 
@@ -96,13 +87,13 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
             const struct os_core_state *b = &s->core_states[j];
             struct hw_mem_region rb = { b->range ? b->rg.lo : b->vaddr, vmem_size(b, pt) };
             if (b->kind != OS_IDLE && hw_overlap(ra, rb))
-                return fail(why, len, "inflight_map_no_overlap_inflight_vmem: cores %u and %u", i, j);
+                return model_refuse(why, len, "inflight_map_no_overlap_inflight_vmem: cores %u and %u", i, j);
         }
     }
     /* existing_map_no_overlap_existing_vmem: sorted by base, neighbours suffice */
     for (size_t i = 0; i + 1 < pt->len; i++)
         if (pt->map[i + 1].base < pt->map[i].base + pt->map[i].pte.frame.size)
-            return fail(why, len, "existing_map_no_overlap_existing_vmem: 0x%" PRIx64 " and 0x%" PRIx64,
+            return model_refuse(why, len, "existing_map_no_overlap_existing_vmem: 0x%" PRIx64 " and 0x%" PRIx64,
                         pt->map[i].base, pt->map[i + 1].base);
     return true;
 }
@@ -187,13 +178,13 @@ static bool tlb_entry_ok(const struct os_consts *c, const struct os_vars *s, con
         struct hw_mapping pm = { m->base, *p };
         if (hl_flags_le(m->pte.flags, flags_in_effect(c, s, &pm)) || agrees_with_snapshot(s, m))
             return true;
-        return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
+        return model_refuse(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
     }
     const struct os_core_state *u = p ? NULL : unmapping(c, s, m->base);
     if (u) {
         if (u->result.frame.base != m->pte.frame.base || u->result.frame.size != m->pte.frame.size ||
             !hl_flags_le(m->pte.flags, u->result.flags))
-            return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the unmapped entry", core, m->base);
+            return model_refuse(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the unmapped entry", core, m->base);
         return true;
     }
     /* range extension: per address (a huge page the table now has split), or what the
@@ -201,9 +192,9 @@ static bool tlb_entry_ok(const struct os_consts *c, const struct os_vars *s, con
     if (os_interp_agrees(pt, m, effect_fn, &x) || agrees_with_snapshot(s, m))
         return true;
     if (!p && !hw_interp_find(pt, m->base))
-        return fail(why, len, "TLB_dom_subset_of_pt_and_inflight_unmap_vaddr: core %u caches 0x%" PRIx64, core,
+        return model_refuse(why, len, "TLB_dom_subset_of_pt_and_inflight_unmap_vaddr: core %u caches 0x%" PRIx64, core,
                     m->base);
-    return fail(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
+    return model_refuse(why, len, "TLB of core %u holds 0x%" PRIx64 " unlike the page table", core, m->base);
 }
 
 /* os.rs: tlb_inv (+ TLB values, see the top) */
@@ -212,7 +203,7 @@ static bool tlb_inv(const struct os_consts *c, const struct os_vars *s, const st
 {
     const struct os_shootdown *sd = &s->TLB_Shootdown;
     if (os_ncores(c) < 32 && (sd->open_requests >> os_ncores(c)))
-        return fail(why, len, "shootdown_cores_valid: request for a core that does not exist");
+        return model_refuse(why, len, "shootdown_cores_valid: request for a core that does not exist");
     const struct os_core_state *dispatcher = NULL;
     for (unsigned i = 0; i < os_ncores(c); i++)
         if (s->core_states[i].kind == OS_UNMAP_SHOOTDOWN_WAITING ||
@@ -230,16 +221,16 @@ static bool tlb_inv(const struct os_consts *c, const struct os_vars *s, const st
              * caches nothing in the flush range that disagrees with the table) */
             if (dispatcher->range) {
                 if (os_tlb_entry_in_shootdown(sd, m) && !os_interp_agrees(pt, m, NULL, NULL))
-                    return fail(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64
+                    return model_refuse(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64
                                 " unlike the table, in the flush range", i, m->base);
                 continue;
             }
             const struct hw_pte *p = hw_interp_get(pt, m->base);
             if (m->base == dispatcher->vaddr) {
                 if (dispatcher->kind == OS_UNMAP_SHOOTDOWN_WAITING)
-                    return fail(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64, i, m->base);
+                    return model_refuse(why, len, "successful_IPI: core %u acknowledged but caches 0x%" PRIx64, i, m->base);
                 if (!p || !hl_flags_le(m->pte.flags, p->flags))
-                    return fail(why, len, "successful_IPI: core %u acknowledged but caches old permissions of 0x%" PRIx64,
+                    return model_refuse(why, len, "successful_IPI: core %u acknowledged but caches old permissions of 0x%" PRIx64,
                                 i, m->base);
             }
         }
@@ -291,13 +282,13 @@ bool os_inv_tidy(const struct os_consts *c, const struct os_vars *s, char *why, 
     for (unsigned f = c->pt_reserved; f < c->pt_frames; f++) {
         bool allocated = !((s->pt_free[f / 64] >> (f % 64)) & 1);
         if (allocated && !t.reached[f])
-            return fail(why, len, "x86pt tidy: frame 0x%" PRIx64 " is allocated but unreachable (leaked)",
+            return model_refuse(why, len, "x86pt tidy: frame 0x%" PRIx64 " is allocated but unreachable (leaked)",
                         (uint64_t)f * HW_PAGE_SIZE);
         if (t.reached[f] && !allocated)
-            return fail(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but free in the pool",
+            return model_refuse(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but free in the pool",
                         (uint64_t)f * HW_PAGE_SIZE);
         if (t.reached[f] && f != root && !t.present[f])
-            return fail(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but empty (not reclaimed)",
+            return model_refuse(why, len, "x86pt tidy: directory 0x%" PRIx64 " is linked but empty (not reclaimed)",
                         (uint64_t)f * HW_PAGE_SIZE);
     }
     return true;

@@ -1,6 +1,7 @@
 /* impl_u/os_refinement.rs, checked: interp, OSStep::interp, spec_pt, and the per-step driver.
  * See os_refinement.h. */
 #include "os_refinement.h"
+#include "why.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool fail(char *why, size_t len, const char *fmt, ...)
-{
-    if (why && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, len, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
 
 const char *os_check_name(enum os_check k)
 {
@@ -333,7 +324,7 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
         buf = malloc(cap * sizeof *buf);
         if (!buf) {
             cap = 0;
-            return fail(why, len, "out of memory");
+            return model_refuse(why, len, "out of memory");
         }
     }
     unsigned n = (unsigned)cur->len;
@@ -349,7 +340,7 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
         while (i < n && i < nxt->len && buf[i].base == nxt->map[i].base && hw_pte_equal(&buf[i].pte, &nxt->map[i].pte))
             i++;
         uint64_t at = i < n ? buf[i].base : (i < nxt->len ? nxt->map[i].base : 0);
-        return fail(why, len, "%s: the MMU's view is not %s (first difference at 0x%" PRIx64 ")", what,
+        return model_refuse(why, len, "%s: the MMU's view is not %s (first difference at 0x%" PRIx64 ")", what,
                     insert ? "the old one plus the new mapping" : "the old one minus the mapping", at);
     }
     return true;
@@ -366,7 +357,7 @@ static bool leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_
     uint64_t e = hw_pmem_read(&s2->hw.global_pt.mem, w.entry_pa[w.layer]);
     uint64_t pat = w.layer == 3 ? HW_BIT_PS : HW_BIT_PAT_LARGE;
     if (e & (HW_BIT_PWT | HW_BIT_PCD | HW_BIT_G | pat))
-        return fail(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
+        return model_refuse(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
                     "(PWT/PCD/PAT/G)", e, w.entry_pa[w.layer]);
     return true;
 }
@@ -453,7 +444,7 @@ static bool range_store_ok(struct os_checker *k, const struct os_core_state *cs,
     }
 bad: {
         uint64_t at = ng ? gone[0].base : nf ? fresh[0].base : 0;
-        return fail(why, len, "RangeStore: %s's store [0x%" PRIx64 "] = 0x%" PRIx64 " changes the MMU's view as the "
+        return model_refuse(why, len, "RangeStore: %s's store [0x%" PRIx64 "] = 0x%" PRIx64 " changes the MMU's view as the "
                     "operation may not (%s%u mapping%s gone, %s%u new, first at 0x%" PRIx64 ")", op, st->write_pa,
                     st->write_value, ng >= 2 ? ">=" : "", ng, ng == 1 ? "" : "s", nf >= 513 ? ">=" : "", nf, at);
     }
@@ -469,15 +460,15 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
     if (st->kind == OS_STEP_RANGE_STORE && cs)
         return range_store_ok(k, cs, s2, st, cur, nxt, why, len);
     if (cs && cs->range && st->kind != OS_STEP_HW) /* range Op*Start, *End: no store */
-        return pt_mem_same || fail(why, len, "%s changed page-table memory", os_step_name(st->kind));
+        return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
     switch (st->kind) {
     case OS_STEP_HW:
         if (st->hw.kind == HW_STEP_ACCESSED_DIRTY)
-            return hw_interp_equal(cur, nxt) || fail(why, len, "an A/D update changed the MMU's view");
+            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "an A/D update changed the MMU's view");
         break;
     case OS_STEP_VIEW_STUTTER:
         if (!hw_interp_equal(cur, nxt))
-            return fail(why, len, "ViewStutter: store [0x%" PRIx64 "] = 0x%" PRIx64 " changed the MMU's view",
+            return model_refuse(why, len, "ViewStutter: store [0x%" PRIx64 "] = 0x%" PRIx64 " changed the MMU's view",
                         st->write_pa, st->write_value);
         return true;
     case OS_STEP_MAP_END: /* spec_pt::step_Map_End */
@@ -485,11 +476,11 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
             return false;
         if (hl_overlaps_existing_vmem(cur->map, (unsigned)cur->len, cs->vaddr, cs->pte.frame.size)) {
             if (st->result_ok)
-                return fail(why, len, "MapEnd: Ok although 0x%" PRIx64 " overlaps a mapping", cs->vaddr);
-            return hw_interp_equal(cur, nxt) || fail(why, len, "MapEnd: Err but the MMU's view changed");
+                return model_refuse(why, len, "MapEnd: Ok although 0x%" PRIx64 " overlaps a mapping", cs->vaddr);
+            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "MapEnd: Err but the MMU's view changed");
         }
         if (!st->result_ok)
-            return fail(why, len, "MapEnd: Err although 0x%" PRIx64 " overlaps nothing", cs->vaddr);
+            return model_refuse(why, len, "MapEnd: Err although 0x%" PRIx64 " overlaps nothing", cs->vaddr);
         return view_is(k, cur, nxt, true, cs->vaddr, &cs->pte, "MapEnd", why, len);
     case OS_STEP_UNMAP_OP_START: /* spec_pt::step_Unmap_Start */
     case OS_STEP_PROTECT_OP_START: {
@@ -497,11 +488,11 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
         const char *what = os_step_name(st->kind);
         if (!old) {
             if (st->result_ok)
-                return fail(why, len, "%s: Ok although nothing is mapped at 0x%" PRIx64, what, cs->vaddr);
-            return hw_interp_equal(cur, nxt) || fail(why, len, "%s: Err but the MMU's view changed", what);
+                return model_refuse(why, len, "%s: Ok although nothing is mapped at 0x%" PRIx64, what, cs->vaddr);
+            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "%s: Err but the MMU's view changed", what);
         }
         if (!st->result_ok)
-            return fail(why, len, "%s: Err although 0x%" PRIx64 " is mapped", what, cs->vaddr);
+            return model_refuse(why, len, "%s: Err although 0x%" PRIx64 " is mapped", what, cs->vaddr);
         if (st->kind == OS_STEP_UNMAP_OP_START)
             return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
         if (!leaf_bits_ok(k, s2, cs->vaddr, why, len))
@@ -514,7 +505,7 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
         break;
     }
     /* spec_pt::step_Stutter (and step_Map_Start / step_Unmap_End: s2 == s1) */
-    return pt_mem_same || fail(why, len, "%s changed page-table memory", os_step_name(st->kind));
+    return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
 }
 
 /* ---- the driver -------------------------------------------------------------------------- */
@@ -613,7 +604,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
         os_interp(c, s2, nxt, &s2->hw.mem, NULL, &a2);
     }
     if (a2.nmappings >= HL_MAX_MAPPINGS)
-        return fail(why, len, "more than %u mappings: too many for the checker", HL_MAX_MAPPINGS - 1),
+        return model_refuse(why, len, "more than %u mappings: too many for the checker", HL_MAX_MAPPINGS - 1),
                *failed = OS_CHECK_WELL_FORMED, false;
     os_step_interp(c, s1, &k->a, st, &hs);
     /* the abstraction of s1, with its memory read as s2's memory plus the step's old values */
@@ -627,7 +618,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
     if (!hl_next_step(&k->hc, &k->a, &a2, &hs, hwhy, sizeof hwhy)) {
         char sname[160];
         hl_step_format(&hs, sname, sizeof sname);
-        fail(why, len, "%s: %s", sname, hwhy);
+        model_refuse(why, len, "%s: %s", sname, hwhy);
         return *failed = OS_CHECK_REFINEMENT, false;
     }
     if (!os_inv(c, s2, nxt, why, len))

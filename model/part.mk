@@ -11,9 +11,10 @@ $(BUILD)/model/%.o: model/%.c $(wildcard model/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(MODEL_CFLAGS) -c $< -o $@
 
-# The hardware model is the judge of the library: its own files get no include path to the
-# library's or the simulator's headers, so sharing one by accident does not compile.
-$(BUILD)/model/hw_%.o $(BUILD)/model/hardware.o: MODEL_CFLAGS := $(filter-out -Iinclude -Isim,$(HOST_CFLAGS)) -Imodel
+# The model is the judge of the library: none of its files gets an include path to the
+# library's or the simulator's headers, so sharing one by accident does not compile (the
+# checker plugs the library in from check/, through the model's os_pt_impl interface).
+$(MODEL_OBJS): MODEL_CFLAGS := $(filter-out -Iinclude -Isim,$(HOST_CFLAGS)) -Imodel
 
 $(MODEL_LIB): $(MODEL_OBJS)
 	@rm -f $@
