@@ -32,9 +32,11 @@ static uint64_t rnd(struct runner *r)
 
 static unsigned below(struct runner *r, unsigned n) { return n ? (unsigned)(rnd(r) % n) : 0; }
 
+/* Half the mappings grant everything, so that user loads and stores succeed
+ * often and the memory contents are checked; the rest are random. */
 static struct hw_flags rnd_flags(struct runner *r)
 {
-    unsigned b = below(r, 8);
+    unsigned b = below(r, 2) ? 1u : below(r, 8);
     struct hw_flags f = { (b & 1) != 0, (b & 2) != 0, (b & 4) != 0 };
     return f;
 }
@@ -141,8 +143,8 @@ static void gen_ad(struct runner *r, struct os_step *st)
 #define M2 UINT64_C(0x200000)
 #define G1 UINT64_C(0x40000000)
 
-/* Range mode: every map aliases its vaddr at one of two offsets (identity mostly, so that the
- * first 64 KiB are user memory; 2^36 otherwise), so that frames overlap exactly when the
+/* Range mode: every map aliases its vaddr at one of two offsets (identity mostly, so that
+ * [0, 4M) is user memory; 2^36 otherwise), so that frames overlap exactly when the
  * mappings of one alias overlap, and a map over another alias's mapping is a sound Err; a
  * third alias is not 2 MiB-aligned relative to the vaddr. */
 static uint64_t alias(struct runner *r, uint64_t va)
@@ -172,7 +174,7 @@ static void gen_range_start(struct runner *r, struct os_step *st)
         st->length = K4 * below(r, 6);
     }
     st->flags = rnd_flags(r);
-    st->split = below(r, 3) != 0;
+    st->split = below(r, 2) != 0;
     if (kind < 3) {
         static const uint64_t psize[4] = { K4, K4, M2, G1 };
         unsigned pol = below(r, 10);
