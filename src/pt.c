@@ -30,14 +30,23 @@ x86pt_status_t x86pt_init(struct x86pt *pt, const struct x86pt_mem *mem, unsigne
     return X86PT_OK;
 }
 
-/* Pass 1 of adopt: read-only. Marks each directory in the count table on first
- * visit, so a directory reached twice (a cycle or a shared subtree) is caught.
- * Recursion is bounded by the 4 layers. */
+/* The count table serves every page table over this memory, so adopt may not
+ * wipe it: it marks the directories it visits with a bit no real count (at
+ * most 512) ever has, and takes the marks off again (unmark_dir) if it fails. */
+#define COUNT_VISITED UINT16_C(0x8000)
+
+static bool visited(const struct x86pt *pt, uint64_t dir)
+{
+    return frame_usable(pt, dir) && (*used_count(pt, dir) & COUNT_VISITED);
+}
+
+/* Pass 1 of adopt: writes no entry. A directory reached twice (a cycle or a
+ * shared subtree) is found by its mark. Recursion is bounded by the 4 layers. */
 static x86pt_status_t validate_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
 {
-    if (!frame_usable(pt, dir) || *used_count(pt, dir) != 0)
+    if (!frame_usable(pt, dir) || visited(pt, dir))
         return X86PT_E_MALFORMED;
-    *used_count(pt, dir) = 1;
+    *used_count(pt, dir) |= COUNT_VISITED;
     const uint64_t *d = dir_at(pt, dir);
     for (unsigned i = 0; i < PT_ENTRIES; i++) {
         uint64_t e = entry_load(d, i);
@@ -57,9 +66,22 @@ static x86pt_status_t validate_dir(const struct x86pt *pt, uint64_t dir, unsigne
     return X86PT_OK;
 }
 
+/* Undo pass 1's marks after a failure. It meets the marked directories in the
+ * order pass 1 did and unmarks each on first meeting, so it ends. */
+static void unmark_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
+{
+    *used_count(pt, dir) &= (uint16_t)~COUNT_VISITED;
+    const uint64_t *d = dir_at(pt, dir);
+    for (unsigned i = 0; i < PT_ENTRIES; i++) {
+        uint64_t e = entry_load(d, i);
+        if (entry_present(e) && !entry_is_page(e, layer) && visited(pt, entry_addr(e, layer)))
+            unmark_dir(pt, entry_addr(e, layer), layer + 1);
+    }
+}
+
 /* Pass 2: view-preserving writes only. Clears not-present garbage, unlinks and
- * frees directories that map nothing, and sets the counts. Returns true if dir
- * ends up empty. */
+ * frees directories that map nothing, and sets the counts (which takes the
+ * marks off). Returns true if dir ends up empty. */
 static bool normalize_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
 {
     uint64_t *d = dir_at(pt, dir);
@@ -81,16 +103,21 @@ static bool normalize_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
     return used == 0;
 }
 
+/* Built in a local handle: a refused adopt leaves *pt as it was. */
 x86pt_status_t x86pt_adopt(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr, x86pt_paddr_t root)
 {
-    x86pt_status_t st = setup(pt, mem, maxphyaddr);
+    struct x86pt fresh;
+    x86pt_status_t st = setup(&fresh, mem, maxphyaddr);
     if (st != X86PT_OK)
         return st;
-    __builtin_memset(pt->mem.used_counts, 0, pt->mem.used_counts_len * sizeof(uint16_t));
-    if ((st = validate_dir(pt, root.pa, 0)) != X86PT_OK)
+    if ((st = validate_dir(&fresh, root.pa, 0)) != X86PT_OK) {
+        if (visited(&fresh, root.pa))
+            unmark_dir(&fresh, root.pa, 0);
         return st;
-    pt->root = root;
-    normalize_dir(pt, root.pa, 0);
+    }
+    fresh.root = root;
+    normalize_dir(&fresh, root.pa, 0);
+    *pt = fresh;
     return X86PT_OK;
 }
 

@@ -71,7 +71,8 @@ const char *x86pt_strerror(x86pt_status_t status);
  *
  * alloc_frame returns a 4 KiB-aligned physical frame, or false on failure; its
  * contents may be garbage: the library zeroes it before linking it. free_frame
- * receives only zeroed frames that alloc_frame returned.
+ * receives only frames that alloc_frame returned, zeroed — except one the
+ * library could not use (X86PT_E_BADFRAME), which goes back untouched.
  *
  * Translation: if direct_map is non-NULL the frame at pa is at direct_map + pa
  * (the spec's linear mapping, and the fast path); otherwise phys_to_virt is called.
@@ -79,15 +80,18 @@ const char *x86pt_strerror(x86pt_status_t status);
  * used_counts: the side table for reclaim in O(1). One uint16_t per physical
  * frame, indexed by pa >> 12, for every frame alloc_frame may return
  * (used_counts_len entries). The library keeps there the number of non-empty
- * entries of each directory; the caller must zero the table before x86pt_init.
+ * entries of each directory. One table may serve every page table over the same
+ * memory; the caller zeroes it once, before the first x86pt_init or x86pt_adopt.
  * It lives outside the directories so that the MMU's Accessed/Dirty writes and
  * the library's count updates never race on the same word.
  *
  * observe_write: NULL in a kernel. If set, the library calls it right after
  * each store to a page-table entry (entry_pa is the entry's physical address),
- * so that a checker can record the exact sequence of writes and replay them. Zeroing
- * a freshly allocated directory is not reported: it happens before the directory
- * is reachable, and the spec's alloc_page returns zeroed frames.
+ * so that a checker can record the exact sequence of writes and replay them.
+ * Stores into a directory that is not reachable yet are not reported: zeroing
+ * a fresh directory (the spec's alloc_page returns zeroed frames) and filling
+ * the new directory of a huge-page split. Both end before the one reported
+ * store that links the directory, so its contents can be read at that store.
  */
 struct x86pt_mem {
     void *ctx;
@@ -138,13 +142,16 @@ x86pt_status_t x86pt_init(struct x86pt *pt, const struct x86pt_mem *mem, unsigne
 
 /* Take over an existing page-table image rooted at root: validates it (every
  * pointer inside used_counts_len, within MAXPHYADDR, no directory reachable twice,
- * no must-be-zero bit set in a present entry), rebuilds the counts and frees
- * directories that map nothing. On X86PT_E_MALFORMED nothing is written. */
+ * no must-be-zero bit set in a present entry, directories granting every
+ * permission), rebuilds the counts of its own directories (others' counts in
+ * the shared table are left alone) and frees directories that map nothing, at
+ * once: adopt a table no core is using, or flush paging-structure caches
+ * everywhere afterwards. On any error nothing is written and *pt is unchanged. */
 x86pt_status_t x86pt_adopt(struct x86pt *pt, const struct x86pt_mem *mem, unsigned maxphyaddr,
                            x86pt_paddr_t root);
 
-/* Free every directory, the root included (not the mapped frames). The handle is
- * dead afterwards. */
+/* Free every directory, the root included (not the mapped frames). The table
+ * must be in no core's CR3; the handle is dead afterwards. */
 void x86pt_destroy(struct x86pt *pt);
 
 /* Add the mapping [vaddr, vaddr+size) -> [paddr, paddr+size). */
