@@ -24,9 +24,8 @@ static x86pt_status_t check_map_args(const struct x86pt *pt, uint64_t va, uint64
 }
 
 /* Walk towards the target layer. Returns the deepest existing directory on the
- * path and its layer; fails if a page already covers va or the target slot
- * holds a directory (a linked directory always maps something: reclaim sees to
- * that). A page in the target slot itself is left for the caller to see. */
+ * path and its layer; fails if a page already covers va or the target slot is
+ * taken (a linked directory always maps something: reclaim sees to that). */
 static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsigned target, uint64_t *dir_out,
                                      unsigned *layer_out)
 {
@@ -34,8 +33,10 @@ static x86pt_status_t find_free_slot(const struct x86pt *pt, uint64_t va, unsign
     unsigned layer = 0;
     for (;; layer++) {
         uint64_t e = entry_load(dir_at(pt, dir), layer_index(va, layer));
-        if (!entry_present(e) || layer == target)
+        if (!entry_present(e))
             break;
+        if (layer == target)
+            return X86PT_E_OVERLAP;
 #if X86PT_MUTANT != 5 /* mutant 5: a huge page on the path is taken for a directory */
         if (entry_is_page(e, layer))
             return X86PT_E_OVERLAP;
@@ -119,8 +120,6 @@ static __attribute__((noinline)) x86pt_status_t map_walking(struct x86pt *pt, ui
     unsigned layer;
     uint64_t dir, fresh[PT_LAYERS - 1];
     x86pt_status_t st = find_free_slot(pt, va, target, &dir, &layer);
-    if (st == X86PT_OK && layer == target && entry_present(entry_load(dir_at(pt, dir), layer_index(va, target))))
-        st = X86PT_E_OVERLAP;
     if (st == X86PT_OK)
         st = x86pt_alloc_frames(pt, fresh, target - layer);
     if (st != X86PT_OK)
