@@ -72,14 +72,23 @@ void trace_free(struct trace *t)
 
 static void gen_start(struct runner *r, struct os_step *st);
 
-static void gen_fill(struct runner *r, struct os_step *st)
+/* A random mapping of the current page table; with none, the step becomes an
+ * operation start instead and NULL is returned. */
+static const struct hw_mapping *pick_mapping(struct runner *r, struct os_step *st)
 {
     const struct hw_interp *pt = &r->k.pt;
     if (!pt->len) {
         gen_start(r, st);
-        return;
+        return NULL;
     }
-    const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
+    return &pt->map[below(r, (unsigned)pt->len)];
+}
+
+static void gen_fill(struct runner *r, struct os_step *st)
+{
+    const struct hw_mapping *m = pick_mapping(r, st);
+    if (!m)
+        return;
     st->kind = OS_STEP_HW;
     st->hw.kind = HW_STEP_TLB_FILL;
     st->hw.core = os_core_of(&r->c, below(r, os_ncores(&r->c)));
@@ -127,12 +136,9 @@ static void gen_rw(struct runner *r, struct os_step *st)
 
 static void gen_ad(struct runner *r, struct os_step *st)
 {
-    const struct hw_interp *pt = &r->k.pt;
-    if (!pt->len) {
-        gen_start(r, st);
+    const struct hw_mapping *m = pick_mapping(r, st);
+    if (!m)
         return;
-    }
-    const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
     st->kind = OS_STEP_HW;
     st->hw.kind = HW_STEP_ACCESSED_DIRTY;
     st->hw.vaddr = m->base;

@@ -19,26 +19,6 @@
 #include <stdio.h>
 
 
-static uint64_t vmem_size(const struct os_core_state *cs, const struct hw_interp *pt)
-{
-    const struct hw_pte *p;
-    if (cs->range)
-        return cs->rg.hi - cs->rg.lo;
-    switch (cs->kind) {
-    case OS_MAP_WAITING:
-    case OS_MAP_EXECUTING:
-        return cs->pte.frame.size;
-    case OS_UNMAP_WAITING:
-    case OS_PROTECT_WAITING:
-        p = hw_interp_get(pt, cs->vaddr);
-        return p ? p->frame.size : 0;
-    case OS_IDLE:
-        return 0;
-    default:
-        return cs->result_ok ? cs->result.frame.size : 0;
-    }
-}
-
 /* os.rs: wf, valid_ids, successful_unmaps */
 static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
                       char *why, size_t len)
@@ -82,10 +62,10 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
         const struct os_core_state *a = &s->core_states[i];
         if (a->kind == OS_IDLE)
             continue;
-        struct hw_mem_region ra = { a->range ? a->rg.lo : a->vaddr, vmem_size(a, pt) };
+        struct hw_mem_region ra = os_core_vregion(c, s, a);
         for (unsigned j = i + 1; j < os_ncores(c); j++) {
             const struct os_core_state *b = &s->core_states[j];
-            struct hw_mem_region rb = { b->range ? b->rg.lo : b->vaddr, vmem_size(b, pt) };
+            struct hw_mem_region rb = os_core_vregion(c, s, b);
             if (b->kind != OS_IDLE && hw_overlap(ra, rb))
                 return model_refuse(why, len, "inflight_map_no_overlap_inflight_vmem: cores %u and %u", i, j);
         }
