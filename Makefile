@@ -29,6 +29,17 @@ $(LIB): $(LIB_OBJS)
 
 lib: $(LIB)
 
+# The checker's build of the same sources (src/checked.h): every page-table access is a call
+# into the checker, which runs it as a step of its model. Never shipped.
+CHECKED_LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src-checked/%.o)
+CHECKED_LIB      := $(BUILD)/libx86pt-checked.a
+$(BUILD)/src-checked/%.o: src/%.c $(wildcard src/*.h) include/x86pt/x86pt.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DX86PT_CHECKED -c $< -o $@
+$(CHECKED_LIB): $(CHECKED_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
 # The archive may need nothing beyond what a freestanding compiler itself emits,
 # and holds no global state.
 check-freestanding: $(LIB)

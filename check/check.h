@@ -30,7 +30,6 @@ struct check_config {
     bool protect;                    /* include protect operations */
     bool ranges;                     /* include range operations (x86pt_map_range & co.) */
     bool ad;                         /* include the hardware's A/D step */
-    bool ad_check;                   /* run every operation twice for A/D independence */
     uint64_t phys_mem_size;          /* bytes of user memory */
     unsigned pt_frames;              /* frames of page-table memory */
     unsigned pt_reserved;            /* frames [0, pt_reserved) never handed out (os_consts) */
@@ -59,6 +58,9 @@ struct check_stats {
     uint64_t ops_ok[6], ops_err[6];  /* map, unmap, protect, map_range, unmap_range, protect_range */
     uint64_t range_stores, splits;   /* range stores applied; split swaps among them */
     uint64_t page_faults, shootdowns, tlb_fills, tlb_evicts, ad_updates, stores, loads;
+    uint64_t lib_loads, lib_stores, lib_cas, lib_zeroes; /* the library's accesses as steps */
+    uint64_t lib_silent;                  /* its accesses to unlinked directories, folded into those */
+    uint64_t ad_races;                    /* A/D updates while a library operation was in flight */
     uint64_t skipped_unsound, stuck;
     double seconds;
 };

@@ -31,7 +31,6 @@ void check_config_default(struct check_config *cfg)
     cfg->nsizes = 3;
     cfg->protect = true;
     cfg->ad = true;
-    cfg->ad_check = true;
     cfg->phys_mem_size = 16 * K4;
     cfg->pt_frames = 48;
     cfg->maxphyaddr = 40;

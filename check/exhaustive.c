@@ -156,7 +156,7 @@ static bool emit(struct search *S, const struct os_vars *s, uint32_t idx, const 
         return false;
     if (r == OS_STEP_VIOLATION) {
         S->v->found = true;
-        S->v->check = strncmp(why, "A/D", 3) == 0 ? OS_CHECK_AD_INDEPENDENCE : OS_CHECK_WRITE_DISCIPLINE;
+        S->v->check = os_check_of_step(&st);
         snprintf(S->v->why, sizeof S->v->why, "%s", why);
         build_trace(S, idx, &st);
         return false;
@@ -366,7 +366,6 @@ int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *com
     struct ptlib *lib = ptlib_new(cfg->pt_frames, cfg->seed);
     if (!lib)
         return 2;
-    ptlib_set_ad_check(lib, cfg->ad_check);
     check_consts(cfg, &S.c, ptlib_impl(lib));
     struct os_vars s0;
     struct os_checker k;

@@ -64,7 +64,7 @@ int check_mutants(const char *self, const struct check_config *cfg)
                  (unsigned long long)(cfg->steps < 200000 ? cfg->steps : 200000), (unsigned long long)cfg->seed);
         bool hit = run_caught(cmd, caught, sizeof caught);
         if (!hit) { /* the range workload (check_config_ranges) */
-            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --ranges --steps 30000 --seed %llu 2>&1",
+            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --ranges --steps 200000 --seed %llu 2>&1",
                      m->id, (unsigned long long)cfg->seed);
             hit = run_caught(cmd, caught, sizeof caught);
         }

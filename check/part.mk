@@ -9,8 +9,8 @@ $(BUILD)/check/%.o: check/%.c $(wildcard check/*.h check/*.def model/*.h) includ
 	$(CC) $(CHECK_CFLAGS) -c $< -o $@
 
 # (model/part.mk is read after this file: name its archive directly)
-CHECK_LIBS = $(BUILD)/libmodel.a $(SIM_OBJS) $(LIB)
-$(BUILD)/check/x86pt-check: $(BUILD)/check/check_tool.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(LIB)
+CHECK_LIBS = $(BUILD)/libmodel.a $(SIM_OBJS) $(CHECKED_LIB)
+$(BUILD)/check/x86pt-check: $(BUILD)/check/check_tool.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(CHECKED_LIB)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_HOST)
 
 CLI_OBJS += $(CHECK_OBJS)
@@ -21,12 +21,12 @@ CHECK_TESTS := $(CHECK_TEST_SRCS:check/tests/%.c=$(BUILD)/check/tests/%)
 $(BUILD)/check/tests/%.o: check/tests/%.c $(wildcard check/*.h model/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CHECK_CFLAGS) -c $< -o $@
-$(BUILD)/check/tests/test_%: $(BUILD)/check/tests/test_%.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(LIB)
+$(BUILD)/check/tests/test_%: $(BUILD)/check/tests/test_%.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(CHECKED_LIB)
 	$(CC) $(SAN) -o $@ $^ -lcmocka $(LDLIBS_HOST)
 TESTS += $(CHECK_TESTS)
 
 # Benchmark: check_step, check_exhaustive_small.
-$(BUILD)/check/bench_check: $(BUILD)/check/bench_check.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(LIB)
+$(BUILD)/check/bench_check: $(BUILD)/check/bench_check.o $(CHECK_OBJS) $(BUILD)/libmodel.a $(SIM_OBJS) $(CHECKED_LIB)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_HOST)
 BENCH_PROGS += $(BUILD)/check/bench_check
 

@@ -1,4 +1,4 @@
-/* libx86pt as the OS model's page-table component. See ptlib.h. */
+/* libx86pt as the OS model's page-table component, access by access. See ptlib.h. */
 #include "ptlib.h"
 
 #include <inttypes.h>
@@ -6,159 +6,139 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PTLIB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PTLIB_ASAN 1
+#endif
+#endif
+#ifdef PTLIB_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include "x86pt/x86pt.h"
 
-#define AD_BITS (HW_BIT_A | HW_BIT_D)
-
-struct run {
-    struct ptlib *p;
-    const struct os_consts *c;
-    const struct os_vars *s;
-    uint64_t pool[OS_PT_FRAMES_MAX / 64];
-    struct os_pt_outcome *out;
-    bool randomize_ad;
-    bool overflow;
-    bool outside;            /* the library touched memory outside page-table memory */
-    char bad[200];           /* first unreported store / unzeroed link found */
-};
+/* The library built with X86PT_CHECKED never dereferences a pointer into page-table memory:
+ * every access goes through src/checked.h. Its phys_to_virt hands out addresses in a range no
+ * host memory occupies, so that a direct access that slipped past the accessors faults at once
+ * instead of going unseen. */
+#define FAKE_BASE (UINT64_C(1) << 46)
+#define STACK_SIZE (256u * 1024u)
 
 struct ptlib {
     struct os_pt_impl impl;
     unsigned frames;
-    uint8_t *flat;       /* scratch page-table memory */
-    uint8_t *expect;     /* the same frames as the model sees them: copy + reported stores */
-    uint8_t *fresh;      /* per frame: 1 allocated in this run and not yet linked, 2 linked */
-    uint8_t trash[HW_PAGE_SIZE] __attribute__((aligned(4096)));
-    uint32_t *stamp;     /* per frame: generation it was copied in */
-    uint32_t gen;
-    uint64_t rng;
-    bool ad_check;
-    struct run *cur;
+    uint64_t root;
+    /* the coroutine the library runs on */
+    void *lib_sp, *drv_sp;
+    void *stack;
+    bool started;
+    /* what it runs: the request and the private state it started from */
+    struct os_pt_request rq;
+    uint16_t counts0[OS_PT_FRAMES_MAX];
+    uint64_t private0;
+    unsigned maxphyaddr, pt_frames;
+    /* where it stands */
+    uint16_t counts[OS_PT_FRAMES_MAX]; /* the library's own copy */
+    unsigned at;                       /* index of the pending action */
+    unsigned consumed;                 /* responses given */
+    uint64_t phash;                    /* the prefix hash of the responses given */
+    struct os_lib_action pending;
+    struct os_lib_result result;       /* pending == RETURN */
+    uint64_t response;
+    char bad[200];
 };
 
-static uint64_t rng_next(uint64_t *x)
+/* The coroutine whose library is running (only one runs at a time on a thread). */
+static _Thread_local struct ptlib *running;
+
+/* ---- the coroutine: a stack switch of the callee-saved registers (System V x86-64) ----------
+ * ucontext's swapcontext also saves the signal mask, a system call per switch: it cost 80 % of
+ * the checker's time. */
+void ptlib_switch(void **save_sp, void *next_sp);
+__asm__(".text\n"
+        ".globl ptlib_switch\n"
+        ".type ptlib_switch, @function\n"
+        "ptlib_switch:\n"
+        "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
+        "    ret\n"
+        ".size ptlib_switch, .-ptlib_switch\n");
+
+static void switch_to(void **save_sp, void *next_sp, const void *next_bottom, size_t next_size)
 {
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
+#ifdef PTLIB_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, next_bottom, next_size);
+    ptlib_switch(save_sp, next_sp);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)next_bottom, (void)next_size;
+    ptlib_switch(save_sp, next_sp);
+#endif
 }
 
-/* Copy frame f of the model's memory into the scratch buffer on first touch in this run. */
-static void *lazy_frame(struct ptlib *p, uint64_t pa)
+/* ---- the accessors of the checked build (src/checked.h) ------------------------------------ */
+
+static uint64_t pa_of(const void *p) { return (uint64_t)(uintptr_t)p - FAKE_BASE; }
+
+/* The driver's stack is the thread's: its bounds for the sanitizer's fiber switch. */
+static _Thread_local const void *driver_bottom;
+static _Thread_local size_t driver_size;
+
+static void to_driver(struct ptlib *p) { switch_to(&p->lib_sp, p->drv_sp, driver_bottom, driver_size); }
+
+static uint64_t act(enum os_lib_kind kind, uint64_t pa, uint64_t value, uint64_t expected)
 {
-    uint64_t f = pa / HW_PAGE_SIZE;
-    if (f >= p->frames) {
-        p->cur->outside = true;
-        return p->trash + pa % HW_PAGE_SIZE;
-    }
-    uint8_t *dst = p->flat + f * HW_PAGE_SIZE;
-    if (p->stamp[f] != p->gen) {
-        p->fresh[f] = 0;
-        const struct hw_frame *src = p->cur->s->hw.global_pt.mem.frames[f];
-        if (src)
-            memcpy(dst, src->words, HW_PAGE_SIZE);
-        else
-            memset(dst, 0, HW_PAGE_SIZE);
-        if (p->cur->randomize_ad) {
-            uint64_t *w = (uint64_t *)(void *)dst;
-            for (unsigned i = 0; i < HW_WORDS_PER_FRAME; i++)
-                if (w[i] & HW_BIT_P)
-                    w[i] = (w[i] & ~AD_BITS) | (rng_next(&p->rng) & AD_BITS);
-        }
-        memcpy(p->expect + f * HW_PAGE_SIZE, dst, HW_PAGE_SIZE);
-        p->stamp[f] = p->gen;
-    }
-    return dst + pa % HW_PAGE_SIZE;
+    struct ptlib *p = running;
+    p->pending.kind = kind;
+    p->pending.pa = pa;
+    p->pending.value = value;
+    p->pending.expected = expected;
+    to_driver(p);
+    return p->response;
 }
 
-static void *cb_phys_to_virt(void *ctx, x86pt_paddr_t pa) { return lazy_frame(ctx, pa.pa); }
+uint64_t x86pt_checked_load(const uint64_t *slot) { return act(OS_LIB_LOAD, pa_of(slot), 0, 0); }
+void x86pt_checked_store(uint64_t *slot, uint64_t value) { act(OS_LIB_STORE, pa_of(slot), value, 0); }
+void x86pt_checked_zero(uint64_t *dir) { act(OS_LIB_ZERO, pa_of(dir), 0, 0); }
 
-static void push(struct run *r, enum os_pt_event_kind k, uint64_t pa, uint64_t v, bool hidden)
+bool x86pt_checked_cas(uint64_t *slot, uint64_t *expected, uint64_t desired)
 {
-    if (!os_pt_outcome_push(r->out, k, pa, v, hidden))
-        r->overflow = true;
-}
-
-/* Every frame touched in this run must look as the model will see it (its copy plus the
- * reported stores), except frames allocated in this run and not yet linked: a difference is a
- * store the library did not report, or a directory linked before it was zeroed. */
-static void verify(struct ptlib *p, const char *when)
-{
-    struct run *r = p->cur;
-    if (r->bad[0])
-        return;
-    for (unsigned f = 0; f < p->frames; f++) {
-        if (p->stamp[f] != p->gen || p->fresh[f] == 1)
-            continue;
-        if (memcmp(p->flat + (size_t)f * HW_PAGE_SIZE, p->expect + (size_t)f * HW_PAGE_SIZE, HW_PAGE_SIZE))
-            snprintf(r->bad, sizeof r->bad,
-                     "page-table frame 0x%" PRIx64 " holds data the model never saw stored (%s): "
-                     "an unreported store, or a directory linked before it was zeroed",
-                     (uint64_t)f * HW_PAGE_SIZE, when);
-    }
-}
-
-/* A store links a directory allocated in this run (fresh == 1): whatever the library wrote
- * into it while it was unreachable (a split fills all 512 entries before one store swaps it
- * in; alloc_frame's garbage is zeroed first and not reported, x86pt.h) becomes a run of
- * hidden stores recorded before the linking store, so that the model's memory holds it. */
-static void record_fill(struct ptlib *p, uint64_t target)
-{
-    const uint64_t *w = (const uint64_t *)(const void *)(p->flat + target * HW_PAGE_SIZE);
-    uint64_t *x = (uint64_t *)(void *)(p->expect + target * HW_PAGE_SIZE);
-    for (unsigned i = 0; i < HW_WORDS_PER_FRAME; i++)
-        if (w[i] != x[i]) {
-            push(p->cur, OS_EV_WRITE, target * HW_PAGE_SIZE + 8u * i, w[i], true);
-            x[i] = w[i];
-        }
-}
-
-static void cb_observe(void *ctx, x86pt_paddr_t pa, uint64_t value)
-{
-    struct ptlib *p = ctx;
-    uint64_t f = pa.pa / HW_PAGE_SIZE;
-    uint64_t target = (value & (((UINT64_C(1) << 52) - 1) & ~UINT64_C(0xfff))) / HW_PAGE_SIZE;
-    bool links_fresh = (value & HW_BIT_P) && target < p->frames && p->stamp[target] == p->gen &&
-                       p->fresh[target] == 1 && f != target;
-    if (links_fresh)
-        record_fill(p, target);
-    push(p->cur, OS_EV_WRITE, pa.pa, value, false);
-    if (f < p->frames && p->stamp[f] == p->gen)
-        memcpy(p->expect + pa.pa, &value, sizeof value);
-    if (links_fresh)
-        p->fresh[target] = 2;
-    verify(p, "at a store");
+    uint64_t seen = act(OS_LIB_CAS, pa_of(slot), desired, *expected);
+    if (seen == *expected)
+        return true;
+    *expected = seen;
+    return false;
 }
 
 static bool cb_alloc(void *ctx, x86pt_paddr_t *frame)
 {
-    struct ptlib *p = ctx;
-    struct run *r = p->cur;
-    uint64_t f;
-    if (r->out->nalloc >= OS_PT_FRAMES_MAX || !os_pt_alloc(r->c, r->pool, &f))
+    (void)ctx;
+    uint64_t f = act(OS_LIB_ALLOC, 0, 0, 0);
+    if (f == OS_LIB_ALLOC_FAILED)
         return false;
-    r->out->alloc[r->out->nalloc++] = f;
     frame->pa = f;
-    /* alloc_frame may return garbage (x86pt.h); the model's alloc_page is zeroed */
-    uint64_t i = f / HW_PAGE_SIZE;
-    if (i < p->frames) {
-        memset(p->flat + f, 0xA5, HW_PAGE_SIZE);
-        memset(p->expect + f, 0, HW_PAGE_SIZE);
-        p->stamp[i] = p->gen;
-        p->fresh[i] = 1;
-    }
     return true;
 }
 
 static void cb_free(void *ctx, x86pt_paddr_t frame)
 {
-    struct ptlib *p = ctx;
-    uint64_t i = frame.pa / HW_PAGE_SIZE;
-    push(p->cur, OS_EV_FREE, frame.pa, 0, false);
-    if (i < p->frames && p->fresh[i] == 1)
-        p->fresh[i] = 0, p->stamp[i] = 0; /* an unused fresh frame goes back untouched */
+    (void)ctx;
+    act(OS_LIB_FREE, frame.pa, 0, 0);
 }
+
+static void *cb_phys_to_virt(void *ctx, x86pt_paddr_t pa)
+{
+    (void)ctx;
+    return (void *)(uintptr_t)(FAKE_BASE + pa.pa);
+}
+
+/* ---- one operation, on the coroutine ---------------------------------------------------------- */
 
 static unsigned to_lib_flags(struct hw_flags f)
 {
@@ -172,8 +152,7 @@ static struct hw_flags from_lib_flags(unsigned f)
     return h;
 }
 
-static struct x86pt handle(struct ptlib *p, const struct os_consts *c, uint64_t root, uint16_t *counts,
-                           uint64_t hint)
+static struct x86pt handle(struct ptlib *p)
 {
     struct x86pt pt;
     memset(&pt, 0, sizeof pt);
@@ -181,181 +160,253 @@ static struct x86pt handle(struct ptlib *p, const struct os_consts *c, uint64_t 
     pt.mem.alloc_frame = cb_alloc;
     pt.mem.free_frame = cb_free;
     pt.mem.phys_to_virt = cb_phys_to_virt;
-    pt.mem.direct_map = NULL;
-    pt.mem.used_counts = counts;
-    pt.mem.used_counts_len = c->pt_frames;
-    pt.mem.observe_write = cb_observe;
-    pt.root = x86pt_pa(root);
-    pt.maxphyaddr = c->hw.maxphyaddr;
-    pt.phys_limit = UINT64_C(1) << c->hw.maxphyaddr;
-    pt.walk_hint = hint;
+    pt.mem.used_counts = p->counts;
+    pt.mem.used_counts_len = p->pt_frames;
+    pt.root = x86pt_pa(p->root);
+    pt.maxphyaddr = p->maxphyaddr;
+    pt.phys_limit = UINT64_C(1) << p->maxphyaddr;
+    pt.walk_hint = p->private0;
     return pt;
 }
 
-/* One run of the operation; false if the library returned a status the spec does not allow. */
-static bool run_once(struct ptlib *p, struct run *r, const struct os_pt_request *rq, uint16_t *counts,
-                     char *why, size_t len)
+static void refuse(struct ptlib *p, const char *fn, x86pt_status_t st)
 {
-    struct x86pt pt = handle(p, r->c, r->s->hw.global_pt.cr3, counts, r->s->pt_private);
-    struct x86pt_flush flush;
-    x86pt_status_t st;
+    snprintf(p->bad, sizeof p->bad, "x86pt_%s returned %s", fn, x86pt_strerror(st));
+}
+
+static void report(struct ptlib *p, const struct x86pt_flush *flush)
+{
+    struct os_flush *f = &p->result.flush;
+    uint64_t start;
+    memset(f, 0, sizeof *f);
+    f->all = flush->flush_all;
+    f->dirs_freed = flush->dirs_freed;
+    if (!flush->length)
+        return;
+    if (!hw_vaddr_from_canonical(flush->start.va, &start))
+        snprintf(p->bad, sizeof p->bad, "the flush report starts at a non-canonical address");
+    f->lo = start;
+    f->hi = start + flush->length;
+}
+
+static void run_range(struct ptlib *p, struct x86pt *pt, x86pt_vaddr_t va, struct x86pt_flush *flush)
+{
+    static const enum x86pt_page_policy pol[] = { X86PT_LARGEST_FIT, X86PT_ONLY_4K, X86PT_ONLY_2M, X86PT_ONLY_1G };
+    const struct os_pt_request *rq = &p->rq;
+    enum x86pt_straddle sm = rq->split ? X86PT_STRADDLE_SPLIT : X86PT_STRADDLE_FAIL;
+    x86pt_status_t st, err = X86PT_E_STRADDLE;
+    const char *fn = "unmap_range";
+    if (rq->op == OS_PT_MAP) {
+        st = x86pt_map_range(pt, va, x86pt_pa(rq->paddr), rq->length, to_lib_flags(rq->flags), pol[rq->policy & 3],
+                             flush);
+        err = X86PT_E_OVERLAP;
+        fn = "map_range";
+    } else if (rq->op == OS_PT_UNMAP) {
+        st = x86pt_unmap_range(pt, va, rq->length, sm, flush);
+    } else {
+        st = x86pt_protect_range(pt, va, rq->length, to_lib_flags(rq->flags), sm, flush);
+        fn = "protect_range";
+    }
+    p->result.ok = st == X86PT_OK;
+    p->result.nomem = st == X86PT_E_NOMEM;
+    if (st != X86PT_OK && st != err && st != X86PT_E_NOMEM)
+        refuse(p, fn, st);
+}
+
+static void run_request(struct ptlib *p)
+{
+    struct x86pt pt = handle(p);
+    struct x86pt_flush flush = { { 0 }, 0, 0, false };
+    const struct os_pt_request *rq = &p->rq;
     x86pt_vaddr_t va = x86pt_va(hw_vaddr_to_canonical(rq->vaddr));
-    memcpy(r->pool, r->s->pt_free, sizeof r->pool);
-    p->cur = r;
-    p->gen++;
-    if (rq->range) {
-        static const enum x86pt_page_policy pol[] = { X86PT_LARGEST_FIT, X86PT_ONLY_4K, X86PT_ONLY_2M, X86PT_ONLY_1G };
-        enum x86pt_straddle sm = rq->split ? X86PT_STRADDLE_SPLIT : X86PT_STRADDLE_FAIL;
-        x86pt_status_t err;
-        if (rq->op == OS_PT_MAP) {
-            st = x86pt_map_range(&pt, va, x86pt_pa(rq->paddr), rq->length, to_lib_flags(rq->flags), pol[rq->policy & 3],
-                                 &flush);
-            err = X86PT_E_OVERLAP;
-        } else if (rq->op == OS_PT_UNMAP) {
-            st = x86pt_unmap_range(&pt, va, rq->length, sm, &flush);
-            err = X86PT_E_STRADDLE;
-        } else {
-            st = x86pt_protect_range(&pt, va, rq->length, to_lib_flags(rq->flags), sm, &flush);
-            err = X86PT_E_STRADDLE;
-        }
-        r->out->ok = st == X86PT_OK;
-        r->out->nomem = st == X86PT_E_NOMEM;
-        if (st != X86PT_OK && st != err && st != X86PT_E_NOMEM)
-            return snprintf(why, len, "x86pt_%s_range returned %s", rq->op == OS_PT_MAP ? "map" : rq->op == OS_PT_UNMAP ? "unmap" : "protect",
-                            x86pt_strerror(st)), false;
-        uint64_t start;
-        if (flush.length && !hw_vaddr_from_canonical(flush.start.va, &start))
-            return snprintf(why, len, "the flush report starts at a non-canonical address"), false;
-        r->out->flush_lo = flush.length ? start : 0;
-        r->out->flush_hi = flush.length ? start + flush.length : 0;
-        r->out->flush_all = flush.flush_all;
+    x86pt_status_t st;
+    memset(&p->result, 0, sizeof p->result);
+    if (rq->op == OS_PT_INIT) {
+        struct x86pt_mem mem = pt.mem;
+        st = x86pt_init(&pt, &mem, p->maxphyaddr);
+        p->result.ok = st == X86PT_OK;
+        p->root = pt.root.pa;
+    } else if (rq->range) {
+        run_range(p, &pt, va, &flush);
     } else if (rq->op == OS_PT_MAP) {
         st = x86pt_map(&pt, va, x86pt_pa(rq->pte.frame.base), rq->pte.frame.size, to_lib_flags(rq->pte.flags), &flush);
-        r->out->ok = st == X86PT_OK;
+        p->result.ok = st == X86PT_OK;
         if (st != X86PT_OK && st != X86PT_E_OVERLAP)
-            return snprintf(why, len, "x86pt_map returned %s", x86pt_strerror(st)), false;
+            refuse(p, "map", st);
     } else if (rq->op == OS_PT_UNMAP) {
         struct x86pt_mapping removed;
         st = x86pt_unmap(&pt, va, &removed, &flush);
-        r->out->ok = st == X86PT_OK;
+        p->result.ok = st == X86PT_OK;
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
-            return snprintf(why, len, "x86pt_unmap returned %s", x86pt_strerror(st)), false;
-        if (st == X86PT_OK) {
-            uint64_t b;
-            r->out->has_reported = hw_vaddr_from_canonical(removed.base.va, &b) && b == rq->vaddr;
-            r->out->reported.frame.base = removed.frame.pa;
-            r->out->reported.frame.size = removed.size;
-            r->out->reported.flags = from_lib_flags(removed.flags);
+            refuse(p, "unmap", st);
+        uint64_t b;
+        if (st == X86PT_OK && hw_vaddr_from_canonical(removed.base.va, &b) && b == rq->vaddr) {
+            p->result.has_reported = true;
+            p->result.reported.frame.base = removed.frame.pa;
+            p->result.reported.frame.size = removed.size;
+            p->result.reported.flags = from_lib_flags(removed.flags);
         }
     } else {
         st = x86pt_protect(&pt, va, to_lib_flags(rq->flags), &flush);
-        r->out->ok = st == X86PT_OK;
+        p->result.ok = st == X86PT_OK;
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
-            return snprintf(why, len, "x86pt_protect returned %s", x86pt_strerror(st)), false;
+            refuse(p, "protect", st);
     }
-    r->out->flush_requested = flush.length > 0 || flush.flush_all;
-    r->out->private_state = pt.walk_hint;
-    verify(p, "after the operation");
-    if (r->outside)
-        return snprintf(why, len, "the library touched memory outside page-table memory"), false;
-    if (r->bad[0])
-        return snprintf(why, len, "%s", r->bad), false;
-    if (r->overflow)
-        return snprintf(why, len, "out of host memory recording the operation"), false;
-    return true;
+    report(p, &flush);
+    p->result.private_state = pt.walk_hint;
+    memcpy(p->result.counts, p->counts, sizeof p->counts);
 }
 
-static bool same_modulo_ad(const struct os_pt_outcome *a, const struct os_pt_outcome *b, const uint16_t *ca,
-                           const uint16_t *cb, unsigned frames, char *why, size_t len)
+static void coroutine_main(void)
 {
-    if (a->ok != b->ok)
-        return snprintf(why, len, "A/D independence: result %s with the table's A/D bits, %s with random ones",
-                        a->ok ? "Ok" : "Err", b->ok ? "Ok" : "Err"), false;
-    if (a->nalloc != b->nalloc || memcmp(a->alloc, b->alloc, a->nalloc * sizeof a->alloc[0]))
-        return snprintf(why, len, "A/D independence: allocations differ with random A/D bits"), false;
-    if (a->nev != b->nev)
-        return snprintf(why, len, "A/D independence: %u events with the table's A/D bits, %u with random ones",
-                        a->nev, b->nev), false;
-    for (unsigned i = 0; i < a->nev; i++) {
-        const struct os_pt_event *x = &a->ev[i], *y = &b->ev[i];
-        if (x->kind != y->kind || x->pa != y->pa || (x->value & ~AD_BITS) != (y->value & ~AD_BITS) ||
-            x->hidden != y->hidden)
-            return snprintf(why, len, "A/D independence: event %u differs: [0x%" PRIx64 "]=0x%" PRIx64
-                            " vs [0x%" PRIx64 "]=0x%" PRIx64, i, x->pa, x->value, y->pa, y->value), false;
-    }
-    if (memcmp(ca, cb, frames * sizeof *ca))
-        return snprintf(why, len, "A/D independence: the library's counts differ with random A/D bits"), false;
-    return true;
+#ifdef PTLIB_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &driver_bottom, &driver_size);
+#endif
+    struct ptlib *p = running;
+    run_request(p);
+    p->pending.kind = OS_LIB_RETURN;
+    to_driver(p);
+    abort(); /* a returned operation is never resumed */
 }
 
-static bool impl_run(void *ctx, const struct os_consts *c, const struct os_vars *s, const struct os_pt_request *rq,
-                     uint16_t *counts, struct os_pt_outcome *out, char *why, size_t len)
+static void resume(struct ptlib *p)
+{
+    struct ptlib *outer = running;
+    running = p;
+    switch_to(&p->drv_sp, p->lib_sp, p->stack, STACK_SIZE);
+    running = outer;
+}
+
+/* Start the operation afresh; it runs to its first action. */
+static void restart(struct ptlib *p, const struct os_consts *c, const struct os_pt_request *rq,
+                    const uint16_t *counts0, uint64_t private0, uint64_t phash0)
+{
+    p->rq = *rq;
+    memcpy(p->counts0, counts0, sizeof p->counts0);
+    memcpy(p->counts, counts0, sizeof p->counts);
+    p->private0 = private0;
+    p->maxphyaddr = c->hw.maxphyaddr;
+    p->pt_frames = c->pt_frames;
+    p->at = 0;
+    p->consumed = 0;
+    p->phash = phash0;
+    p->bad[0] = 0;
+    /* a fresh stack whose first switch "returns" into coroutine_main, with the alignment of a
+     * function entry (rsp + 8 a multiple of 16); six zeroed callee-saved registers below */
+    uintptr_t top = ((uintptr_t)p->stack + STACK_SIZE) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+#ifdef PTLIB_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p->stack, STACK_SIZE); /* frames of an abandoned run */
+#endif
+    *--sp = NULL;                                 /* coroutine_main's return address: none */
+    *--sp = (void *)(uintptr_t)coroutine_main;
+    for (int i = 0; i < 6; i++)
+        *--sp = NULL;
+    p->lib_sp = sp;
+    p->started = true;
+    resume(p);
+}
+
+static bool has_response(enum os_lib_kind k) { return k == OS_LIB_LOAD || k == OS_LIB_CAS || k == OS_LIB_ALLOC; }
+
+/* The running coroutine continues the run iff it runs the same operation from the same state
+ * and the responses it was given are a prefix of the run's. */
+static bool continues(const struct ptlib *p, const struct os_pt_request *rq, const uint16_t *counts0,
+                      uint64_t private0, const struct os_run_buf *run, unsigned done)
+{
+    return p->started && p->at <= done && p->consumed <= run->nresp && run->phash[p->consumed] == p->phash &&
+           p->private0 == private0 && !memcmp(&p->rq, rq, sizeof *rq) &&
+           !memcmp(p->counts0, counts0, sizeof p->counts0);
+}
+
+static bool impl_next(void *ctx, const struct os_consts *c, const struct os_pt_request *rq, const uint16_t *counts0,
+                      uint64_t private0, const struct os_run_buf *run, unsigned done, struct os_lib_action *a,
+                      struct os_lib_result *res, char *why, size_t len)
 {
     struct ptlib *p = ctx;
-    struct run r = { .p = p, .c = c, .s = s, .out = out };
-    uint16_t counts2[OS_PT_FRAMES_MAX];
-    memcpy(counts2, counts, sizeof counts2);
-    if (!run_once(p, &r, rq, counts, why, len))
+    if (!continues(p, rq, counts0, private0, run, done))
+        restart(p, c, rq, counts0, private0, run->phash[0]);
+    while (p->at < done) {
+        if (p->pending.kind == OS_LIB_RETURN)
+            return snprintf(why, len, "the model asks for action %u of an operation that returned after %u", done,
+                            p->at), false;
+        if (has_response(p->pending.kind)) {
+            if (p->consumed >= run->nresp)
+                return snprintf(why, len, "the run holds no response for action %u", p->at), false;
+            p->response = run->resp[p->consumed++];
+            p->phash = run->phash[p->consumed];
+        }
+        resume(p);
+        p->at++;
+    }
+    if (p->bad[0])
+        return snprintf(why, len, "%s", p->bad), false;
+    *a = p->pending;
+    if (a->kind == OS_LIB_RETURN)
+        *res = p->result;
+    return true;
+}
+
+/* ---- init: x86pt_init on the coroutine, its actions served straight from the memory ------- */
+
+static bool serve_init_action(struct ptlib *p, const struct os_consts *c, struct hw_pmem *ptm, uint64_t *next_free)
+{
+    const struct os_lib_action *a = &p->pending;
+    if (a->kind != OS_LIB_ALLOC && (a->pa % 8 || a->pa >= hw_pmem_bytes(ptm)))
         return false;
-    if (!p->ad_check)
+    switch (a->kind) {
+    case OS_LIB_ALLOC:
+        if (*next_free >= (uint64_t)c->pt_frames * HW_PAGE_SIZE)
+            return false;
+        p->response = *next_free;
+        *next_free += HW_PAGE_SIZE;
         return true;
-    struct os_pt_outcome out2;
-    memset(&out2, 0, sizeof out2);
-    struct run r2 = { .p = p, .c = c, .s = s, .out = &out2, .randomize_ad = true };
-    bool ok = run_once(p, &r2, rq, counts2, why, len);
-    if (!ok)
-        snprintf(why, len, "A/D independence: with random A/D bits the library fails");
-    else
-        ok = same_modulo_ad(out, &out2, counts, counts2, c->pt_frames, why, len);
-    os_pt_outcome_fini(&out2);
-    return ok;
+    case OS_LIB_LOAD:
+        p->response = hw_pmem_read(ptm, a->pa);
+        return true;
+    case OS_LIB_STORE:
+        return hw_pmem_write(ptm, a->pa, a->value);
+    case OS_LIB_ZERO:
+        for (uint64_t off = 0; off < HW_PAGE_SIZE; off += 8)
+            if (!hw_pmem_write(ptm, a->pa + off, 0))
+                return false;
+        return true;
+    default:
+        return false; /* init frees nothing and needs no compare-exchange */
+    }
 }
 
 static bool impl_init(void *ctx, const struct os_consts *c, struct hw_pmem *ptm, uint16_t *counts, uint64_t *root)
 {
     struct ptlib *p = ctx;
-    struct os_vars tmp;
-    struct os_pt_outcome out;
-    memset(&tmp, 0, sizeof tmp);
-    memset(&out, 0, sizeof out);
-    tmp.hw.global_pt.mem = *ptm; /* read only */
-    for (unsigned f = c->pt_reserved; f < c->pt_frames; f++)
-        tmp.pt_free[f / 64] |= UINT64_C(1) << (f % 64);
-    struct run r = { .p = p, .c = c, .s = &tmp, .out = &out };
-    memcpy(r.pool, tmp.pt_free, sizeof r.pool);
-    p->cur = &r;
-    p->gen++;
-    struct x86pt pt = handle(p, c, 0, counts, 0);
-    struct x86pt_mem mem = pt.mem;
-    bool ok = x86pt_init(&pt, &mem, c->hw.maxphyaddr) == X86PT_OK;
-    for (unsigned i = 0; ok && i < out.nev; i++)
-        if (out.ev[i].kind == OS_EV_WRITE && !hw_pmem_write(ptm, out.ev[i].pa, out.ev[i].value))
-            ok = false;
-    os_pt_outcome_fini(&out);
-    if (!ok)
+    uint64_t next_free = (uint64_t)c->pt_reserved * HW_PAGE_SIZE;
+    struct os_pt_request init = { .op = OS_PT_INIT };
+    restart(p, c, &init, counts, 0, 0);
+    while (p->pending.kind != OS_LIB_RETURN) {
+        if (!serve_init_action(p, c, ptm, &next_free))
+            return p->started = false, false;
+        resume(p);
+    }
+    p->started = false; /* never continued: the model's runs start afresh */
+    if (!p->result.ok || p->bad[0])
         return false;
-    *root = pt.root.pa;
+    memcpy(counts, p->result.counts, sizeof p->result.counts);
+    *root = p->root;
     return true;
 }
 
 struct ptlib *ptlib_new(unsigned pt_frames, uint64_t seed)
 {
-    /* trash is page-aligned inside the struct: the struct must be too */
-    struct ptlib *p = aligned_alloc(HW_PAGE_SIZE, (sizeof *p + HW_PAGE_SIZE - 1) / HW_PAGE_SIZE * HW_PAGE_SIZE);
+    (void)seed;
+    struct ptlib *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    memset(p, 0, sizeof *p);
     p->frames = pt_frames;
-    p->flat = aligned_alloc(HW_PAGE_SIZE, (size_t)pt_frames * HW_PAGE_SIZE);
-    p->stamp = calloc(pt_frames, sizeof *p->stamp);
-    p->expect = aligned_alloc(HW_PAGE_SIZE, (size_t)pt_frames * HW_PAGE_SIZE);
-    p->fresh = calloc(pt_frames, 1);
-    p->rng = seed ^ UINT64_C(0xad0ad0ad);
-    p->ad_check = true;
+    p->stack = malloc(STACK_SIZE);
     p->impl.ctx = p;
-    p->impl.run = impl_run;
+    p->impl.next = impl_next;
     p->impl.init = impl_init;
-    if (!p->flat || !p->stamp || !p->expect || !p->fresh) {
+    if (!p->stack) {
         ptlib_free(p);
         return NULL;
     }
@@ -366,12 +417,8 @@ void ptlib_free(struct ptlib *p)
 {
     if (!p)
         return;
-    free(p->flat);
-    free(p->stamp);
-    free(p->expect);
-    free(p->fresh);
+    free(p->stack);
     free(p);
 }
 
 const struct os_pt_impl *ptlib_impl(struct ptlib *p) { return &p->impl; }
-void ptlib_set_ad_check(struct ptlib *p, bool on) { p->ad_check = on; }

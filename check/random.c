@@ -237,47 +237,31 @@ static void gen_progress(struct runner *r, struct os_step *st)
         unsigned i = (start + d) % n;
         const struct os_core_state *cs = &r->cur.core_states[i];
         if (r->cur.TLB_Shootdown.open_requests >> i & 1 && below(r, 2)) {
-            /* the IPI handler: invlpg, then acknowledge (a range: invlpg each entry in the
-             * flush range, or every entry) */
-            const struct hw_tlb *t = hw_core_tlb_const(&r->c.hw, &r->cur.hw, os_core_of(&r->c, i));
-            const struct hw_pte *p = hw_tlb_get(t, r->cur.TLB_Shootdown.vaddr);
+            /* the IPI handler: invalidate the reported range, acknowledge */
             st->core = i;
-            if (r->cur.TLB_Shootdown.for_range) {
-                p = NULL;
-                for (uint32_t e = 0; e < t->len && !p; e++)
-                    if (os_tlb_entry_in_shootdown(&r->cur.TLB_Shootdown, &t->entries[e])) {
-                        p = &t->entries[e].pte;
-                        st->hw.vaddr = t->entries[e].base;
-                    }
-            } else {
-                st->hw.vaddr = r->cur.TLB_Shootdown.vaddr;
-            }
-            if (p) {
-                st->kind = OS_STEP_HW;
-                st->hw.kind = HW_STEP_TLB_EVICT;
-                st->hw.core = os_core_of(&r->c, i);
-            } else {
-                st->kind = OS_STEP_ACK_SHOOTDOWN_IPI;
-            }
+            st->kind = OS_STEP_ACK_SHOOTDOWN_IPI;
             return;
         }
         if (cs->kind == OS_IDLE)
             continue;
         st->core = i;
-        bool stores_left = cs->range && r->cur.plan.pos < r->cur.plan.n;
-        if (stores_left && below(r, 8)) {
-            st->kind = OS_STEP_RANGE_STORE;
-            return;
+        if (cs->kind == OS_MAP_EXECUTING || cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_PROTECT_OP_EXECUTING) {
+            /* the library's next access, or its return (whichever is enabled) */
+            bool access = below(r, 8) != 0;
+            if (access) {
+                st->kind = cs->range ? OS_STEP_RANGE_STORE : OS_STEP_VIEW_STUTTER;
+                return;
+            }
         }
         switch (cs->kind) {
         case OS_MAP_WAITING: st->kind = OS_STEP_MAP_OP_START; break;
-        case OS_MAP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_MAP_END; break;
+        case OS_MAP_EXECUTING: st->kind = OS_STEP_MAP_END; break;
         case OS_UNMAP_WAITING: st->kind = OS_STEP_UNMAP_OP_START; break;
-        case OS_UNMAP_OP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_UNMAP_OP_END; break;
+        case OS_UNMAP_OP_EXECUTING: st->kind = OS_STEP_UNMAP_OP_END; break;
         case OS_UNMAP_OP_DONE: st->kind = below(r, 2) ? OS_STEP_UNMAP_INITIATE_SHOOTDOWN : OS_STEP_UNMAP_END; break;
         case OS_UNMAP_SHOOTDOWN_WAITING: st->kind = OS_STEP_UNMAP_END; break;
         case OS_PROTECT_WAITING: st->kind = OS_STEP_PROTECT_OP_START; break;
-        case OS_PROTECT_OP_EXECUTING: st->kind = below(r, 2) ? OS_STEP_VIEW_STUTTER : OS_STEP_PROTECT_OP_END; break;
+        case OS_PROTECT_OP_EXECUTING: st->kind = OS_STEP_PROTECT_OP_END; break;
         case OS_PROTECT_OP_DONE: st->kind = below(r, 2) ? OS_STEP_PROTECT_INITIATE_SHOOTDOWN : OS_STEP_PROTECT_END; break;
         default: st->kind = OS_STEP_PROTECT_END; break;
         }
@@ -314,7 +298,6 @@ static bool runner_init(struct runner *r, const struct check_config *cfg, uint64
     r->lib = ptlib_new(cfg->pt_frames, seed);
     if (!r->lib)
         return false;
-    ptlib_set_ad_check(r->lib, cfg->ad_check);
     check_consts(cfg, &r->c, ptlib_impl(r->lib));
     if (!os_init(&r->c, &r->cur)) {
         ptlib_free(r->lib);
@@ -334,7 +317,7 @@ static void runner_fini(struct runner *r)
     ptlib_free(r->lib);
 }
 
-static void count(struct check_stats *s, const struct os_step *st)
+static void count(struct check_stats *s, const struct os_step *st, bool inflight)
 {
     s->steps++;
     s->by_step[st->kind]++;
@@ -359,12 +342,20 @@ static void count(struct check_stats *s, const struct os_step *st)
     case OS_STEP_PROTECT_END: st->result_ok ? s->ops_ok[2 + 3 * st->range]++ : s->ops_err[2 + 3 * st->range]++; break;
     case OS_STEP_RANGE_STORE:
         s->range_stores++;
-        s->splits += st->nhidden > 0;
+        s->splits += st->nsilent >= 512; /* a split fills a new directory, then swaps it in */
         break;
     case OS_STEP_UNMAP_INITIATE_SHOOTDOWN:
     case OS_STEP_PROTECT_INITIATE_SHOOTDOWN: s->shootdowns++; break;
     default: break;
     }
+    if (st->accessed) {
+        s->lib_loads += st->access == OS_LIB_LOAD;
+        s->lib_stores += st->access == OS_LIB_STORE;
+        s->lib_cas += st->access == OS_LIB_CAS;
+        s->lib_zeroes += st->access == OS_LIB_ZERO;
+    }
+    s->lib_silent += st->nsilent;
+    s->ad_races += inflight && st->kind == OS_STEP_HW && st->hw.kind == HW_STEP_ACCESSED_DIRTY;
 }
 
 enum try_result { TRY_OK, TRY_DISABLED, TRY_UNSOUND, TRY_VIOLATION, TRY_NOMEM };
@@ -382,7 +373,7 @@ static enum try_result try_step(struct runner *r, struct os_step *st, bool allow
         return TRY_NOMEM;
     if (rs == OS_STEP_VIOLATION) {
         v->found = true;
-        v->check = strncmp(why, "A/D", 3) == 0 ? OS_CHECK_AD_INDEPENDENCE : OS_CHECK_WRITE_DISCIPLINE;
+        v->check = os_check_of_step(st);
         snprintf(v->why, sizeof v->why, "%s", why);
         return TRY_VIOLATION;
     }
@@ -445,7 +436,7 @@ static bool run_seed(const struct check_config *cfg, uint64_t seed, uint64_t ste
         if (record && (t == TRY_OK || t == TRY_VIOLATION))
             trace_push(record, &st);
         if (t == TRY_OK)
-            count(stats, &st);
+            count(stats, &st, r.cur.run.buf != NULL);
         if (show_progress && (i & 0x3fff) == 0)
             progress(i, steps, t0);
     }
@@ -580,6 +571,10 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     fprintf(f, "hardware: %" PRIu64 " stores, %" PRIu64 " loads, %" PRIu64 " TLB fills, %" PRIu64
                " TLB evictions, %" PRIu64 " A/D updates\n",
             s->stores, s->loads, s->tlb_fills, s->tlb_evicts, s->ad_updates);
+    fprintf(f, "library accesses as steps: %" PRIu64 " loads, %" PRIu64 " stores, %" PRIu64 " cmpxchg, %" PRIu64
+               " zeroings (+%" PRIu64 " to unlinked directories, folded in); %" PRIu64
+               " A/D updates raced a library operation\n",
+            s->lib_loads, s->lib_stores, s->lib_cas, s->lib_zeroes, s->lib_silent, s->ad_races);
     fprintf(f, "steps by kind:");
     for (unsigned k = 0; k < OS_STEP_KIND_COUNT; k++)
         if (s->by_step[k])
@@ -593,7 +588,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
 
 #define SHARD_FIELDS(X)                                                                               \
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
-        X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits)
+        X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
+            X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

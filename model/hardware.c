@@ -32,17 +32,35 @@ struct hw_pt_view hw_vars_pt_view(const struct hw_consts *c, const struct hw_var
     return v;
 }
 
-/* hardware.rs: init (and NUMA_init): every core of every node has an empty TLB. */
+static bool mmu_consts_valid(const struct hw_consts *c)
+{
+    /* A PS cache is filled from walks and used by them: it needs walks. */
+    return c->mmu_walks <= HW_MMU_MAX_WALKS && c->mmu_pscache <= HW_PSCACHE_MAX &&
+           c->mmu_sbuf <= HW_SBUF_MAX && (!c->mmu_pscache || c->mmu_walks);
+}
+
+static bool mmu_enabled(const struct hw_consts *c)
+{
+    return c->mmu_walks || c->mmu_pscache || c->mmu_sbuf;
+}
+
+/* hardware.rs: init (and NUMA_init): every core of every node has an empty TLB; rl3.rs init:
+ * no walks, empty caches and store buffers. */
 bool hw_init(const struct hw_consts *c, struct hw_vars *s, const struct hw_pmem *pt_mem,
              uint64_t cr3)
 {
     memset(s, 0, sizeof *s);
     if (!c->NUMA_no || !c->core_no || c->phys_mem_size % HW_WORD_SIZE ||
-        c->maxphyaddr < HW_MAXPHYADDR_WIDTH_MIN || c->maxphyaddr > HW_MAXPHYADDR_WIDTH_MAX)
+        c->maxphyaddr < HW_MAXPHYADDR_WIDTH_MIN || c->maxphyaddr > HW_MAXPHYADDR_WIDTH_MAX ||
+        !mmu_consts_valid(c))
         return false;
     s->ntlbs = c->NUMA_no * c->core_no;
     s->tlbs = calloc(s->ntlbs, sizeof *s->tlbs);
     s->global_pt.cr3 = cr3;
+    if (mmu_enabled(c) && !(s->mmu = calloc(s->ntlbs, sizeof *s->mmu))) {
+        hw_vars_fini(s);
+        return false;
+    }
     if (!s->tlbs || !hw_pmem_init(&s->mem, c->phys_mem_size) ||
         !hw_pmem_copy(&s->global_pt.mem, pt_mem)) {
         hw_vars_fini(s);
@@ -59,6 +77,7 @@ void hw_vars_fini(struct hw_vars *s)
         for (unsigned i = 0; i < s->ntlbs; i++)
             hw_tlb_fini(&s->tlbs[i]);
     free(s->tlbs);
+    free(s->mmu);
     memset(s, 0, sizeof *s);
 }
 
@@ -72,6 +91,13 @@ bool hw_vars_copy(struct hw_vars *dst, const struct hw_vars *src)
               hw_pmem_copy(&dst->global_pt.mem, &src->global_pt.mem);
     for (unsigned i = 0; ok && i < src->ntlbs; i++)
         ok = hw_tlb_copy(&dst->tlbs[i], &src->tlbs[i]);
+    if (ok && src->mmu) {
+        /* Fixed-size per-core arrays: one flat copy. */
+        dst->mmu = malloc(src->ntlbs * sizeof *dst->mmu);
+        ok = dst->mmu != NULL;
+        if (ok)
+            memcpy(dst->mmu, src->mmu, src->ntlbs * sizeof *dst->mmu);
+    }
     if (!ok)
         hw_vars_fini(dst);
     return ok;
@@ -83,7 +109,19 @@ uint64_t hw_vars_hash(const struct hw_vars *s)
     h = h * 31 + s->global_pt.cr3;
     for (unsigned i = 0; i < s->ntlbs; i++)
         h = h * UINT64_C(0x100000001b3) + hw_tlb_hash(&s->tlbs[i]);
+    /* Only cores with something in flight count, so a state without any hashes as it did
+     * before the rl3 state existed (and a NULL mmu hashes like an all-empty one). */
+    for (unsigned i = 0; s->mmu && i < s->ntlbs; i++)
+        if (!hw_mmu_core_is_empty(&s->mmu[i]))
+            h = h * UINT64_C(0x100000001b3) + (hw_mmu_core_hash(&s->mmu[i]) ^ i);
     return h;
+}
+
+/* The rl3 state of core i: a NULL mmu stands for all-empty cores. */
+static const struct hw_mmu_core *mmu_at(const struct hw_vars *s, unsigned i)
+{
+    static const struct hw_mmu_core empty;
+    return s->mmu ? &s->mmu[i] : &empty;
 }
 
 bool hw_vars_equal(const struct hw_vars *a, const struct hw_vars *b)
@@ -93,6 +131,9 @@ bool hw_vars_equal(const struct hw_vars *a, const struct hw_vars *b)
         return false;
     for (unsigned i = 0; i < a->ntlbs; i++)
         if (!hw_tlb_equal(&a->tlbs[i], &b->tlbs[i]))
+            return false;
+    for (unsigned i = 0; (a->mmu || b->mmu) && i < a->ntlbs; i++)
+        if (!hw_mmu_core_equal(mmu_at(a, i), mmu_at(b, i)))
             return false;
     return true;
 }
@@ -217,6 +258,52 @@ enum hw_step_status hw_step_TLBEvict(const struct hw_consts *c, const struct hw_
     return HW_STEP_OK;
 }
 
+/* The old word of a locked op (taken: st == HW_STEP_OK) as the step's result. */
+static enum hw_step_status value_result(enum hw_step_status st, const uint64_t *old,
+                                        struct hw_rw_result *result)
+{
+    if (st == HW_STEP_OK) {
+        result->kind = HW_RESULT_VALUE;
+        result->value = *old;
+        result->paddr = 0;
+    }
+    return st;
+}
+
+/* rl3.rs next_step for the rl3 steps (model/hw_mmu_*.c). */
+static enum hw_step_status next_mmu_step(const struct hw_consts *c, const struct hw_vars *s1,
+                                         const struct hw_step *st, struct hw_vars *s2,
+                                         struct hw_rw_result *result)
+{
+    struct hw_pscache_ref ref = { st->cache_level, st->cache_index };
+    uint64_t old = 0;
+    switch (st->kind) {
+    case HW_STEP_WALK_INIT:
+        return hw_step_WalkInit(c, s1, st->core, st->vaddr, st->access,
+                                st->use_cache ? &ref : NULL, s2);
+    case HW_STEP_WALK_STEP: return hw_step_WalkStep(c, s1, st->core, st->walk_index, s2);
+    case HW_STEP_WALK_ABORT: return hw_step_WalkAbort(c, s1, st->core, st->walk_index, s2);
+    case HW_STEP_WALK_TLB_FILL: return hw_step_WalkTLBFill(c, s1, st->core, st->walk_index, s2);
+    case HW_STEP_CACHE_FILL:
+        return hw_step_CacheFill(c, s1, st->core, st->walk_index, st->cache_level, s2);
+    case HW_STEP_CACHE_EVICT: return hw_step_CacheEvict(c, s1, st->core, ref, s2);
+    case HW_STEP_INVLPG: return hw_step_Invlpg(c, s1, st->core, st->vaddr, s2);
+    case HW_STEP_FLUSH_ALL: return hw_step_FlushAll(c, s1, st->core, s2);
+    case HW_STEP_PT_STORE:
+        return hw_step_PTStore(c, s1, st->core, st->pt_write_pa, st->pt_write_value, s2);
+    case HW_STEP_PT_CAS:
+        /* &old, not old: value_result must read it after the step has stored it. */
+        return value_result(hw_step_PTCas(c, s1, st->core, st->pt_write_pa, st->pt_expected,
+                                          st->pt_write_value, s2, &old), &old, result);
+    case HW_STEP_PT_XCHG:
+        return value_result(hw_step_PTXchg(c, s1, st->core, st->pt_write_pa,
+                                           st->pt_write_value, s2, &old), &old, result);
+    case HW_STEP_WRITEBACK: return hw_step_Writeback(c, s1, st->core, s2);
+    case HW_STEP_FENCE: return hw_step_Fence(c, s1, st->core, s2);
+    default: return HW_STEP_E_KIND;
+    }
+}
+
 /* hardware.rs: next_step */
 enum hw_step_status hw_next_step(const struct hw_consts *c, const struct hw_vars *s1,
                                  const struct hw_step *step, struct hw_vars *s2,
@@ -236,8 +323,9 @@ enum hw_step_status hw_next_step(const struct hw_consts *c, const struct hw_vars
         return hw_step_TLBEvict(c, s1, step->core, step->vaddr, s2);
     case HW_STEP_ACCESSED_DIRTY:
         return hw_step_AccessedDirty(c, s1, step->vaddr, step->is_write, s2);
+    default:
+        return next_mmu_step(c, s1, step, s2, result ? result : &scratch);
     }
-    return HW_STEP_E_KIND;
 }
 
 const char *hw_step_status_str(enum hw_step_status st)
@@ -253,6 +341,14 @@ const char *hw_step_status_str(enum hw_step_status st)
     case HW_STEP_E_OUTSIDE: return "address outside physical memory";
     case HW_STEP_E_NOMEM: return "out of host memory";
     case HW_STEP_E_KIND: return "unknown step kind";
+    case HW_STEP_E_DISABLED: return "this hardware feature is off (hw_consts mmu_*)";
+    case HW_STEP_E_VADDR: return "vaddr not 8-byte aligned or beyond MAX_BASE";
+    case HW_STEP_E_FULL: return "the core's walks, cache level or store buffer is full";
+    case HW_STEP_E_NO_WALK: return "no in-flight walk at that index";
+    case HW_STEP_E_WALK_STATE: return "the walk is not in the state this step needs";
+    case HW_STEP_E_NO_CACHE_ENTRY: return "no matching paging-structure-cache entry";
+    case HW_STEP_E_SBUF_NOT_EMPTY: return "the core's store buffer is not empty";
+    case HW_STEP_E_SBUF_EMPTY: return "the core's store buffer is empty";
     }
     return "unknown step status";
 }

@@ -208,11 +208,28 @@ uint64_t hw_tlb_hash(const struct hw_tlb *t);
 
 /* ---- the hardware state machine: HWConstants, HWVariables, HWStep ------------------------- */
 
+/* Bounds of the rl3-level MMU state per core (the hw_consts fields below may ask for less). */
+#define HW_MMU_MAX_WALKS 2u       /* in-flight walks per core */
+#define HW_PSCACHE_LEVELS 3u      /* PML4E, PDPTE and PDE caches (SDM 4.10.3.1) */
+#define HW_PSCACHE_MAX 4u         /* entries per cache level per core */
+#define HW_SBUF_MAX 4u            /* page-table stores buffered per core */
+
 struct hw_consts {
     unsigned NUMA_no;        /* > 0 */
     unsigned core_no;        /* cores per NUMA node, > 0 */
     uint64_t phys_mem_size;  /* bytes of the word-indexed memory `mem` (multiple of 8) */
     unsigned maxphyaddr;     /* MAX_PHYADDR_WIDTH, 32..52 (x86pt: a constant of the machine) */
+    /* The rl3.rs hardware (mmu-verimm), each off when zero, so that a zero-initialised
+     * hw_consts is the hardware.rs machine exactly:
+     *   mmu_walks: in-flight non-atomic walks per core (<= HW_MMU_MAX_WALKS); 0 = none, the
+     *     only TLB fill is the atomic hw_step_TLBFill.
+     *   mmu_pscache: paging-structure cache entries per level per core (<= HW_PSCACHE_MAX);
+     *     needs mmu_walks (a cache is filled from and used by walks).
+     *   mmu_sbuf: TSO store-buffer depth per core (<= HW_SBUF_MAX); 0 = page-table stores go
+     *     straight to memory. */
+    unsigned mmu_walks;
+    unsigned mmu_pscache;
+    unsigned mmu_sbuf;
 };
 
 struct hw_core {
@@ -226,12 +243,64 @@ struct hw_pt_mem {
     uint64_t cr3;
 };
 
-/* hardware.rs HWVariables. tlbs[NUMA_id * core_no + core_id] is that core's TLB. */
+/* ---- rl3.rs per-core MMU state: walks, paging-structure caches, store buffers ---------- */
+
+/* The access a walk translates for (rl3 walks have none; x86pt needs it for D). */
+enum hw_access { HW_ACCESS_READ, HW_ACCESS_WRITE, HW_ACCESS_EXEC };
+
+/* Access rights combined along a walk (valid_pt_walk): RW AND-ed, US AND-ed, XD OR-ed. */
+#define HW_RIGHT_W  1u
+#define HW_RIGHT_U  2u
+#define HW_RIGHT_XD 4u
+#define HW_RIGHTS_TOP (HW_RIGHT_W | HW_RIGHT_U)  /* before any entry: everything allowed */
+
+/* rl3.rs: Walk, an in-flight non-atomic walk. It read the entries of layers [from, next);
+ * table[l] is the layer-l table it reads or read (known for from <= l <= next, except
+ * table[next] once complete); rights[l] combines layers < l. Unused fields are zero, so
+ * equal walks are equal field by field. */
+struct hw_mmu_walk {
+    uint64_t vaddr;                       /* 8-byte aligned, < HW_MAX_BASE */
+    uint64_t table[HW_NUM_LAYERS];
+    uint64_t entry[HW_NUM_LAYERS];        /* the values as this walk read them */
+    uint8_t rights[HW_NUM_LAYERS + 1];
+    uint8_t access;                       /* enum hw_access */
+    uint8_t from;                         /* 0 = from CR3, > 0 = after a PS-cache hit */
+    uint8_t next;                         /* next layer to read (leaf + 1 once complete) */
+    bool complete;                        /* the last entry read maps a page */
+};
+
+/* SDM 4.10.3.1: one PML4E- (level 0), PDPTE- (1) or PDE-cache (2) entry: for linear
+ * addresses whose bits 47:(39 - 9 * level) equal key, the next table and combined rights. */
+struct hw_pscache_entry {
+    uint64_t key;
+    uint64_t table;   /* physical address of the layer level + 1 table */
+    uint8_t rights;   /* HW_RIGHT_* combined over layers 0..level */
+};
+
+/* rl3.rs sbuf: one buffered page-table store. */
+struct hw_sbuf_entry {
+    uint64_t pa, value;
+};
+
+/* One core's rl3 state. walks and each cache level are sets kept sorted (a canonical form,
+ * so that equal sets are equal arrays); sbuf is a FIFO, oldest first. */
+struct hw_mmu_core {
+    struct hw_mmu_walk walks[HW_MMU_MAX_WALKS];
+    struct hw_pscache_entry pscache[HW_PSCACHE_LEVELS][HW_PSCACHE_MAX];
+    struct hw_sbuf_entry sbuf[HW_SBUF_MAX];
+    uint8_t nwalks, npscache[HW_PSCACHE_LEVELS], nsbuf;
+};
+
+/* hardware.rs HWVariables. tlbs[NUMA_id * core_no + core_id] is that core's TLB, mmu[same] its
+ * rl3 state. */
 struct hw_vars {
     struct hw_pmem mem;           /* word-indexed physical memory (user data) */
     struct hw_pt_mem global_pt;   /* the page table; changed only by PTMemOp and A/D steps */
     unsigned ntlbs;               /* NUMA_no * core_no */
     struct hw_tlb *tlbs;
+    /* NULL unless some hw_consts mmu_* field is set. A NULL mmu equals all-empty per-core
+     * states (equality and hash), so states without anything in flight hash as before. */
+    struct hw_mmu_core *mmu;
 };
 
 /* hardware.rs init: every TLB empty, mem zeroed, global_pt = pt (copied) with the given cr3.
@@ -273,6 +342,20 @@ enum hw_step_kind {
     HW_STEP_TLB_FILL,
     HW_STEP_TLB_EVICT,
     HW_STEP_ACCESSED_DIRTY,  /* x86pt's addition: the spec's FIXME in mem.rs */
+    /* rl3.rs steps (off unless the hw_consts mmu_* fields enable them): */
+    HW_STEP_WALK_INIT,       /* rl3 WalkInit, or CacheUse when use_cache */
+    HW_STEP_WALK_STEP,       /* rl3 WalkStep */
+    HW_STEP_WALK_ABORT,      /* rl3 WalkAbort */
+    HW_STEP_WALK_TLB_FILL,   /* rl3 TLBFill from a completed walk */
+    HW_STEP_CACHE_FILL,      /* rl3 CacheFill */
+    HW_STEP_CACHE_EVICT,     /* rl3 CacheEvict */
+    HW_STEP_INVLPG,          /* rl3 Invlpg */
+    HW_STEP_FLUSH_ALL,       /* MOV to CR3 with the same value */
+    HW_STEP_PT_STORE,        /* rl3 Write */
+    HW_STEP_PT_CAS,          /* LOCK CMPXCHG on page-table memory */
+    HW_STEP_PT_XCHG,         /* XCHG (implicitly locked) on page-table memory */
+    HW_STEP_WRITEBACK,       /* rl3 Writeback */
+    HW_STEP_FENCE,           /* rl3 Barrier */
 };
 
 /* hardware.rs HWStep. Fields used per kind:
@@ -281,7 +364,14 @@ enum hw_step_kind {
  *              PTMemOp change the page table arbitrarily, x86pt's OS changes it one word at a time)
  *   TLB_FILL: core, vaddr, pte
  *   TLB_EVICT: core, vaddr (also what invlpg does)
- *   ACCESSED_DIRTY: vaddr, is_write */
+ *   ACCESSED_DIRTY: vaddr, is_write
+ *   WALK_INIT: core, vaddr, access, use_cache (+ cache_level, cache_index)
+ *   WALK_STEP, WALK_ABORT, WALK_TLB_FILL: core, walk_index
+ *   CACHE_FILL: core, walk_index, cache_level;  CACHE_EVICT: core, cache_level, cache_index
+ *   INVLPG: core, vaddr;  FLUSH_ALL, WRITEBACK, FENCE: core
+ *   PT_STORE, PT_XCHG: core, pt_write_pa, pt_write_value
+ *   PT_CAS: core, pt_write_pa, pt_expected, pt_write_value (desired)
+ * PT_CAS and PT_XCHG report the old memory word as result->value (kind HW_RESULT_VALUE). */
 struct hw_step {
     enum hw_step_kind kind;
     struct hw_core core;
@@ -292,6 +382,11 @@ struct hw_step {
     struct hw_pte pte;
     uint64_t pt_write_pa, pt_write_value;
     bool is_write;
+    enum hw_access access;
+    unsigned walk_index;
+    bool use_cache;
+    unsigned cache_level, cache_index;
+    uint64_t pt_expected;
 };
 
 /* Why a step is not enabled (or OK). */
@@ -308,6 +403,15 @@ enum hw_step_status {
     HW_STEP_E_OUTSIDE,      /* PTMemOp: pa outside global_pt memory; walk left memory */
     HW_STEP_E_NOMEM,        /* out of host memory */
     HW_STEP_E_KIND,         /* unknown step kind */
+    HW_STEP_E_DISABLED,     /* the hw_consts mmu_* field this step needs is 0 */
+    HW_STEP_E_VADDR,        /* WalkInit: vaddr not 8-byte aligned or >= HW_MAX_BASE */
+    HW_STEP_E_FULL,         /* the core's walks / cache level / store buffer is at its bound */
+    HW_STEP_E_NO_WALK,      /* no in-flight walk at that index */
+    HW_STEP_E_WALK_STATE,   /* WalkStep: walk complete; TLBFill: not; CacheFill: no
+                               directory entry read at that level */
+    HW_STEP_E_NO_CACHE_ENTRY, /* no PS-cache entry at (level, index), or it does not match */
+    HW_STEP_E_SBUF_NOT_EMPTY, /* a serializing or locked op with stores still buffered */
+    HW_STEP_E_SBUF_EMPTY,   /* Writeback with nothing buffered */
 };
 const char *hw_step_status_str(enum hw_step_status st);
 
@@ -330,6 +434,106 @@ enum hw_step_status hw_step_TLBEvict(const struct hw_consts *c, const struct hw_
  * reaches a page. The interpretation never changes (A and D are not part of it). */
 enum hw_step_status hw_step_AccessedDirty(const struct hw_consts *c, const struct hw_vars *s1,
                                           uint64_t vaddr, bool is_write, struct hw_vars *s2);
+
+/* ---- rl3.rs steps (model/hw_mmu_*.c) ----------------------------------------------------
+ * Same contract as the steps above. Each is refused with HW_STEP_E_DISABLED when the
+ * hw_consts field it needs is 0, except Invlpg, FlushAll, PTStore, PTCas, PTXchg and Fence,
+ * which also make sense on the hardware.rs machine (TLB only, stores straight to memory). */
+
+/* The core's rl3 state, or NULL when no mmu_* feature is on. */
+const struct hw_mmu_core *hw_core_mmu_const(const struct hw_consts *c, const struct hw_vars *s,
+                                            struct hw_core core);
+
+/* A paging-structure-cache entry of the walking core, for CacheUse. */
+struct hw_pscache_ref {
+    unsigned level;   /* 0 = PML4E, 1 = PDPTE, 2 = PDE cache */
+    unsigned index;   /* into hw_mmu_core.pscache[level] */
+};
+
+/* rl3.rs step_WalkInit (cache == NULL: start at CR3) and step_CacheUse (start after the
+ * cached entry, which must match vaddr). Any core may start a walk for any address and
+ * access at any time: speculation. */
+enum hw_step_status hw_step_WalkInit(const struct hw_consts *c, const struct hw_vars *s1,
+                                     struct hw_core core, uint64_t vaddr, enum hw_access access,
+                                     const struct hw_pscache_ref *cache, struct hw_vars *s2);
+/* rl3.rs step_WalkStep: read one entry (through the core's own store buffer), set its A bit
+ * in memory, then descend, complete, or fault (the walk ends, nothing is filled). */
+enum hw_step_status hw_step_WalkStep(const struct hw_consts *c, const struct hw_vars *s1,
+                                     struct hw_core core, unsigned walk_index,
+                                     struct hw_vars *s2);
+/* rl3.rs step_WalkAbort */
+enum hw_step_status hw_step_WalkAbort(const struct hw_consts *c, const struct hw_vars *s1,
+                                      struct hw_core core, unsigned walk_index,
+                                      struct hw_vars *s2);
+/* rl3.rs step_TLBFill from a completed walk; D in the leaf on a write access. */
+enum hw_step_status hw_step_WalkTLBFill(const struct hw_consts *c, const struct hw_vars *s1,
+                                        struct hw_core core, unsigned walk_index,
+                                        struct hw_vars *s2);
+/* rl3.rs step_CacheFill: cache the directory entry of `level` that the walk read. */
+enum hw_step_status hw_step_CacheFill(const struct hw_consts *c, const struct hw_vars *s1,
+                                      struct hw_core core, unsigned walk_index, unsigned level,
+                                      struct hw_vars *s2);
+/* rl3.rs step_CacheEvict */
+enum hw_step_status hw_step_CacheEvict(const struct hw_consts *c, const struct hw_vars *s1,
+                                       struct hw_core core, struct hw_pscache_ref entry,
+                                       struct hw_vars *s2);
+/* rl3.rs step_Invlpg (SDM 4.10.4.1): needs an empty store buffer; removes the core's TLB
+ * entries containing vaddr, the PS-cache entries that would translate vaddr and the walks
+ * that could use them. */
+enum hw_step_status hw_step_Invlpg(const struct hw_consts *c, const struct hw_vars *s1,
+                                   struct hw_core core, uint64_t vaddr, struct hw_vars *s2);
+/* MOV to CR3 (same value; SDM 4.10.4.1): needs an empty store buffer; empties the core's TLB,
+ * PS caches and walks. */
+enum hw_step_status hw_step_FlushAll(const struct hw_consts *c, const struct hw_vars *s1,
+                                     struct hw_core core, struct hw_vars *s2);
+
+/* rl3.rs core_mem / read_from_mem_tso: the word at pa as `core` sees it (its newest buffered
+ * store to pa, else memory). 0 if pa is outside page-table memory or not aligned. */
+uint64_t hw_pt_load(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core,
+                    uint64_t pa);
+/* rl3.rs step_Write: into the core's store buffer (refused when full), or, with mmu_sbuf = 0,
+ * straight to memory as PTMemOp. */
+enum hw_step_status hw_step_PTStore(const struct hw_consts *c, const struct hw_vars *s1,
+                                    struct hw_core core, uint64_t pa, uint64_t value,
+                                    struct hw_vars *s2);
+/* Locked compare-exchange on memory; needs an empty store buffer. *observed = old word. */
+enum hw_step_status hw_step_PTCas(const struct hw_consts *c, const struct hw_vars *s1,
+                                  struct hw_core core, uint64_t pa, uint64_t expected,
+                                  uint64_t desired, struct hw_vars *s2, uint64_t *observed);
+/* Exchange on memory (implicitly locked); needs an empty store buffer. *old = old word. */
+enum hw_step_status hw_step_PTXchg(const struct hw_consts *c, const struct hw_vars *s1,
+                                   struct hw_core core, uint64_t pa, uint64_t value,
+                                   struct hw_vars *s2, uint64_t *old);
+/* rl3.rs step_Writeback: the oldest buffered store reaches memory. */
+enum hw_step_status hw_step_Writeback(const struct hw_consts *c, const struct hw_vars *s1,
+                                      struct hw_core core, struct hw_vars *s2);
+/* rl3.rs step_Barrier (MFENCE or any serializing instruction): enabled only when the core's
+ * store buffer is empty; changes nothing. */
+enum hw_step_status hw_step_Fence(const struct hw_consts *c, const struct hw_vars *s1,
+                                  struct hw_core core, struct hw_vars *s2);
+
+/* Internal to model/hardware.c and model/hw_mmu_*.c: the per-core rl3 state as values. */
+struct hw_mmu_core *hw_core_mmu(const struct hw_consts *c, struct hw_vars *s,
+                                struct hw_core core);
+/* s2 = s1 with core's rl3 state replaced by m (HW_STEP_OK or HW_STEP_E_NOMEM). */
+enum hw_step_status hw_mmu_commit(const struct hw_consts *c, const struct hw_vars *s1,
+                                  struct hw_core core, const struct hw_mmu_core *m,
+                                  struct hw_vars *s2);
+bool hw_mmu_core_is_empty(const struct hw_mmu_core *m);
+bool hw_mmu_core_equal(const struct hw_mmu_core *a, const struct hw_mmu_core *b);
+uint64_t hw_mmu_core_hash(const struct hw_mmu_core *m);
+/* Set operations keeping the canonical (sorted, duplicate-free) order. Insert returns false
+ * when the set is at `bound` and the element is not already in it. */
+bool hw_mmu_walk_insert(struct hw_mmu_core *m, const struct hw_mmu_walk *w, unsigned bound);
+void hw_mmu_walk_remove(struct hw_mmu_core *m, unsigned index);
+bool hw_pscache_insert(struct hw_mmu_core *m, unsigned level, const struct hw_pscache_entry *e,
+                       unsigned bound);
+void hw_pscache_remove(struct hw_mmu_core *m, unsigned level, unsigned index);
+/* The key of vaddr (< HW_MAX_BASE) in the level's cache: bits 47:(39 - 9 * level). */
+static inline uint64_t hw_pscache_key(uint64_t vaddr, unsigned level)
+{
+    return vaddr >> (39 - 9 * level);
+}
 
 /* hardware.rs next_step: dispatch on step->kind. */
 enum hw_step_status hw_next_step(const struct hw_consts *c, const struct hw_vars *s1,

@@ -1,5 +1,5 @@
 /* spec_t/os.rs: state, steps. See os.h. */
-#include "os.h"
+#include "os_internal.h"
 #include "why.h"
 
 #include <inttypes.h>
@@ -81,55 +81,12 @@ bool os_init(const struct os_consts *c, struct os_vars *s)
     return true;
 }
 
-/* ---- the recorded operation, shared by the states that hold it ----------------------------- */
-
-static void plan_hold(struct os_plan *p)
-{
-    if (p->buf)
-        p->buf->refs++;
-}
-
-static void plan_drop(struct os_plan *p)
-{
-    if (p->buf && --p->buf->refs == 0) {
-        free(p->buf->ev);
-        free(p->buf->old);
-        free(p->buf);
-    }
-    memset(p, 0, sizeof *p);
-}
-
-bool os_pt_outcome_push(struct os_pt_outcome *o, enum os_pt_event_kind k, uint64_t pa, uint64_t value, bool hidden)
-{
-    if (o->nev == o->cap) {
-        unsigned cap = o->cap ? 2 * o->cap : 16;
-        struct os_pt_event *ev = realloc(o->ev, cap * sizeof *ev);
-        if (!ev)
-            return false;
-        o->ev = ev;
-        o->cap = cap;
-    }
-    struct os_pt_event *e = &o->ev[o->nev++];
-    e->kind = k;
-    e->hidden = hidden;
-    e->pa = pa;
-    e->value = value;
-    return true;
-}
-
-void os_pt_outcome_fini(struct os_pt_outcome *o)
-{
-    free(o->ev);
-    o->ev = NULL;
-    o->nev = o->cap = 0;
-}
-
 bool os_vars_copy(struct os_vars *dst, const struct os_vars *src)
 {
     memcpy(dst, src, sizeof *dst);
-    plan_hold(&dst->plan);
+    os_run_hold(&dst->run);
     if (!hw_vars_copy(&dst->hw, &src->hw)) {
-        plan_drop(&dst->plan);
+        os_run_drop(&dst->run);
         return false;
     }
     return true;
@@ -138,14 +95,10 @@ bool os_vars_copy(struct os_vars *dst, const struct os_vars *src)
 void os_vars_fini(struct os_vars *s)
 {
     hw_vars_fini(&s->hw);
-    plan_drop(&s->plan);
+    os_run_drop(&s->run);
 }
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + UINT64_C(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
-    return h * UINT64_C(0xff51afd7ed558ccd);
-}
+#define mix os_mix
 
 static uint64_t flags_bits(struct hw_flags f)
 {
@@ -166,13 +119,15 @@ static uint64_t hash_core(uint64_t h, const struct os_core_state *cs)
     h = hash_pte(h, &cs->pte);
     h = mix(mix(h, flags_bits(cs->flags)), cs->result_ok);
     h = hash_pte(h, &cs->result);
+    h = os_mix(os_mix(os_mix(h, (uint64_t)cs->stored | (uint64_t)cs->splits << 1 | (uint64_t)cs->flush.all << 2),
+                      cs->chg_lo), cs->chg_hi);
+    h = os_mix(os_mix(os_mix(os_mix(h, cs->freed), cs->flush.lo), cs->flush.hi), cs->flush.dirs_freed);
     if (!cs->range)
         return h;
     const struct os_range *r = &cs->rg;
-    h = mix(mix(mix(mix(h, r->length), r->paddr), r->policy), (uint64_t)r->split | (uint64_t)r->will_ok << 1 |
-                                                                     (uint64_t)r->stored << 2 | (uint64_t)r->shrinks << 3 |
-                                                                     (uint64_t)r->flush_all << 4 | (uint64_t)r->splits << 5);
-    return mix(mix(mix(mix(h, r->lo), r->hi), r->flush_lo), r->flush_hi);
+    h = mix(mix(mix(mix(h, r->length), r->paddr), r->policy),
+            (uint64_t)r->split | (uint64_t)r->will_ok << 1 | (uint64_t)r->shrinks << 3);
+    return mix(mix(h, r->lo), r->hi);
 }
 
 uint64_t os_vars_hash(const struct os_vars *s)
@@ -181,17 +136,14 @@ uint64_t os_vars_hash(const struct os_vars *s)
     for (unsigned i = 0; i < OS_MAX_CORES; i++)
         h = hash_core(h, &s->core_states[i]);
     h = mix(mix(mix(h, s->TLB_Shootdown.vaddr), s->TLB_Shootdown.open_requests), s->TLB_Shootdown.for_protect);
-    if (s->TLB_Shootdown.for_range)
-        h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi), 2 + s->TLB_Shootdown.all);
+    h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi), 2 + s->TLB_Shootdown.all);
     h = mix(mix(h, s->sound), s->pt_private);
     for (unsigned i = 0; i < OS_PT_FRAMES_MAX / 64; i++)
-        h = mix(h, s->pt_free[i]);
+        h = mix(mix(mix(h, s->pt_free[i]), s->pt_pending[i]), s->pt_fresh[i]);
     for (unsigned i = 0; i < OS_PT_FRAMES_MAX; i++)
         if (s->pt_counts[i])
             h = mix(mix(h, i), s->pt_counts[i]);
-    if (s->plan.buf) /* the whole recording (events and snapshot) and where it stands */
-        h = mix(mix(mix(h, s->plan.buf->hash), s->plan.n), s->plan.pos);
-    return h;
+    return mix(h, os_run_hash(&s->run)); /* the library's run: its responses and where it stands */
 }
 
 static bool core_equal(const struct os_core_state *a, const struct os_core_state *b)
@@ -204,22 +156,9 @@ static bool core_equal(const struct os_core_state *a, const struct os_core_state
         return false;
     return a->ULT_id == b->ULT_id && a->vaddr == b->vaddr && hw_pte_equal(&a->pte, &b->pte) &&
            hl_flags_equal(a->flags, b->flags) && a->result_ok == b->result_ok &&
-           hw_pte_equal(&a->result, &b->result);
-}
-
-static bool plans_equal(const struct os_plan *a, const struct os_plan *b)
-{
-    if (!a->buf || !b->buf)
-        return a->buf == b->buf;
-    if (a->n - a->pos != b->n - b->pos || a->buf->nold != b->buf->nold ||
-        (a->buf->nold && memcmp(a->buf->old, b->buf->old, a->buf->nold * sizeof *a->buf->old)))
-        return false;
-    for (unsigned i = 0; i < a->n - a->pos; i++) {
-        const struct os_pt_event *x = &a->buf->ev[a->pos + i], *y = &b->buf->ev[b->pos + i];
-        if (x->kind != y->kind || x->pa != y->pa || x->value != y->value || x->hidden != y->hidden)
-            return false;
-    }
-    return true;
+           hw_pte_equal(&a->result, &b->result) && a->stored == b->stored && a->splits == b->splits &&
+           a->chg_lo == b->chg_lo && a->chg_hi == b->chg_hi && a->freed == b->freed &&
+           !memcmp(&a->flush, &b->flush, sizeof a->flush);
 }
 
 bool os_vars_equal(const struct os_vars *a, const struct os_vars *b)
@@ -232,8 +171,9 @@ bool os_vars_equal(const struct os_vars *a, const struct os_vars *b)
         a->TLB_Shootdown.for_protect != b->TLB_Shootdown.for_protect || a->sound != b->sound ||
         a->pt_private != b->pt_private ||
         memcmp(a->pt_free, b->pt_free, sizeof a->pt_free) ||
-        memcmp(a->pt_counts, b->pt_counts, sizeof a->pt_counts) || !plans_equal(&a->plan, &b->plan) ||
-        a->TLB_Shootdown.for_range != b->TLB_Shootdown.for_range || a->TLB_Shootdown.all != b->TLB_Shootdown.all ||
+        memcmp(a->pt_counts, b->pt_counts, sizeof a->pt_counts) || !os_run_equal(&a->run, &b->run) ||
+        memcmp(a->pt_pending, b->pt_pending, sizeof a->pt_pending) ||
+        memcmp(a->pt_fresh, b->pt_fresh, sizeof a->pt_fresh) || a->TLB_Shootdown.all != b->TLB_Shootdown.all ||
         a->TLB_Shootdown.lo != b->TLB_Shootdown.lo || a->TLB_Shootdown.hi != b->TLB_Shootdown.hi)
         return false;
     return hw_vars_equal(&a->hw, &b->hw);
@@ -258,74 +198,6 @@ unsigned os_pt_free_count(const struct os_consts *c, const struct os_vars *s)
     for (unsigned f = 0; f < c->pt_frames; f++)
         n += (s->pt_free[f / 64] >> (f % 64)) & 1;
     return n;
-}
-
-static bool frame_is_free(const struct os_vars *s, uint64_t f)
-{
-    return (s->pt_free[f / 64] >> (f % 64)) & 1;
-}
-
-/* Is the directory frame reachable from cr3? (The walk of the interpretation visits every
- * reachable directory once.) */
-struct reach_ctx {
-    uint64_t frame_pa;
-    bool found;
-};
-
-static bool reach_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t vaddr,
-                        const struct hw_pde *pde, const struct hw_pte *combined)
-{
-    struct reach_ctx *r = ctx;
-    (void)layer, (void)entry_pa, (void)vaddr, (void)combined;
-    if (pde->kind == HW_PDE_DIRECTORY && pde->addr == r->frame_pa)
-        r->found = true;
-    return !r->found;
-}
-
-static bool frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa)
-{
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, hw);
-    struct reach_ctx r = { frame_pa, frame_pa == hw->global_pt.cr3 };
-    if (!r.found)
-        hw_pt_visit(&v, reach_visit, &r, NULL);
-    return r.found;
-}
-
-static bool frame_zero(const struct hw_vars *hw, uint64_t frame_pa)
-{
-    for (uint64_t off = 0; off < HW_PAGE_SIZE; off += HW_WORD_SIZE)
-        if (hw_pmem_read(&hw->global_pt.mem, frame_pa + off))
-            return false;
-    return true;
-}
-
-/* spec_t/mem.rs alloc_page: a frame from the pool, zeroed, not part of the table. */
-static bool take_frames(const struct os_consts *c, struct os_vars *s, const struct os_pt_outcome *out,
-                        char *why, size_t len)
-{
-    for (unsigned i = 0; i < out->nalloc; i++) {
-        uint64_t pa = out->alloc[i], f = pa / HW_PAGE_SIZE;
-        if (pa % HW_PAGE_SIZE || f >= c->pt_frames || !frame_is_free(s, f))
-            return model_refuse(why, len, "alloc: frame 0x%" PRIx64 " is not a free pool frame", pa);
-        if (!frame_zero(&s->hw, pa) || frame_reachable(c, &s->hw, pa))
-            return model_refuse(why, len, "alloc: free frame 0x%" PRIx64 " is not a zeroed, unlinked frame", pa);
-        s->pt_free[f / 64] &= ~(UINT64_C(1) << (f % 64));
-    }
-    return true;
-}
-
-/* spec_t/mem.rs dealloc_page: only a zeroed directory nothing points to any more. */
-static bool give_frame(const struct os_consts *c, struct os_vars *s, uint64_t pa, char *why, size_t len)
-{
-    uint64_t f = pa / HW_PAGE_SIZE;
-    if (pa % HW_PAGE_SIZE || f >= c->pt_frames || frame_is_free(s, f) || pa == s->hw.global_pt.cr3)
-        return model_refuse(why, len, "free: frame 0x%" PRIx64 " is not an allocated directory", pa);
-    if (frame_reachable(c, &s->hw, pa))
-        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is still linked into the table", pa);
-    if (!frame_zero(&s->hw, pa))
-        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is not zeroed", pa);
-    s->pt_free[f / 64] |= UINT64_C(1) << (f % 64);
-    return true;
 }
 
 /* ---- interp_pt_mem lookups ----------------------------------------------------------------- */
@@ -456,12 +328,10 @@ bool os_agrees_with_pt(const struct os_consts *c, const struct os_vars *s, const
     return ok;
 }
 
-/* Range extension: a range unmap/protect needs a shootdown when mappings go, permissions
- * shrink or a huge page was split; one that only adds permissions (or changed nothing) does
- * not. */
-bool os_range_needs_shootdown(const struct os_core_state *cs)
+/* x86pt: the OS shoots down exactly what the library's flush report asks for. */
+bool os_flush_needed(const struct os_core_state *cs)
 {
-    return cs->range && cs->result_ok && cs->rg.stored && (os_core_is_unmap(cs->kind) || cs->rg.shrinks || cs->rg.splits);
+    return cs->flush.lo < cs->flush.hi || cs->flush.all || cs->flush.dirs_freed;
 }
 
 /* os.rs: candidate_mapping_overlaps_inflight_vmem (a Protect state counts like an Unmap; a
@@ -494,9 +364,9 @@ bool os_overlaps_inflight_pmem(const struct os_consts *c, const struct os_vars *
             if (cs->kind == OS_MAP_WAITING || cs->kind == OS_MAP_EXECUTING) {
                 if (hw_overlap(cand->frame, fr))
                     return true;
-            } else if (s->plan.buf && cs->kind != OS_UNMAP_WAITING) {
-                for (unsigned j = 0; j < s->plan.buf->nold; j++)
-                    if (hw_overlap(cand->frame, s->plan.buf->old[j].pte.frame))
+            } else if (s->run.snap && cs->kind != OS_UNMAP_WAITING) {
+                for (unsigned j = 0; j < s->run.snap->n; j++)
+                    if (hw_overlap(cand->frame, s->run.snap->map[j].pte.frame))
                         return true;
             } else if (overlaps_pt_pmem(c, s, cand, vr)) {
                 return true;
@@ -595,12 +465,21 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
     int n = snprintf(buf, len, "core %u.%u %s", k.NUMA_id, k.core_id, os_step_name(st->kind));
     if (n < 0 || (size_t)n >= len)
         return;
-    if (st->nhidden && n >= 0 && (size_t)n < len)
-        n += snprintf(buf + n, len - (size_t)n, ": %u stores into unreachable directory 0x%" PRIx64 ", then",
-                      st->nhidden, st->hidden_frame);
-    if (st->wrote && n >= 0 && (size_t)n < len)
-        n += snprintf(buf + n, len - (size_t)n, "%sstore [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64,
-                      st->nhidden ? " " : ": ", st->write_pa, st->write_old, st->write_value);
+    if (st->nsilent && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ": %u accesses to unlinked directories, then", st->nsilent);
+    if (st->accessed && n >= 0 && (size_t)n < len) {
+        const char *sep = st->nsilent ? " " : ": ";
+        if (st->access == OS_LIB_LOAD)
+            n += snprintf(buf + n, len - (size_t)n, "%sload [0x%" PRIx64 "] -> 0x%" PRIx64, sep, st->write_pa,
+                          st->write_value);
+        else if (st->access == OS_LIB_ZERO)
+            n += snprintf(buf + n, len - (size_t)n, "%szero directory 0x%" PRIx64, sep, st->write_pa);
+        else if (st->wrote)
+            n += snprintf(buf + n, len - (size_t)n, "%s%s [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64, sep,
+                          st->access == OS_LIB_CAS ? "cmpxchg" : "store", st->write_pa, st->write_old, st->write_value);
+        else
+            n += snprintf(buf + n, len - (size_t)n, "%scmpxchg [0x%" PRIx64 "] fails", sep, st->write_pa);
+    }
     if (n >= 0 && (size_t)n < len && st->nfreed)
         n += snprintf(buf + n, len - (size_t)n, ", freed %u director%s", st->nfreed, st->nfreed > 1 ? "ies" : "y");
     if (n >= 0 && (size_t)n < len &&
@@ -610,109 +489,6 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
 }
 
 static struct os_core_state *cs_of(struct os_vars *s, unsigned core) { return &s->core_states[core]; }
-
-/* Apply the next recorded store (and the frees that follow it) to s2 (already a copy). A run
- * of stores the recorder marked hidden, all into one frame that this operation took and that
- * no walk reaches, goes in the same step: no MMU and no other core can see that memory, so
- * applying them one per step would only multiply interleavings (a split fills 512 entries). */
-static enum os_step_status apply_next(const struct os_consts *c, struct os_vars *s2, struct os_step *st,
-                                      char *why, size_t len)
-{
-    struct os_plan *p = &s2->plan;
-    const struct os_pt_event *ev = p->buf ? p->buf->ev : NULL;
-    if (p->pos >= p->n || ev[p->pos].kind != OS_EV_WRITE)
-        return model_refuse(why, len, "no store left to apply"), OS_STEP_VIOLATION;
-    if (ev[p->pos].hidden) {
-        uint64_t frame = ev[p->pos].pa & ~(HW_PAGE_SIZE - 1);
-        unsigned end = p->pos;
-        while (end < p->n && ev[end].kind == OS_EV_WRITE && ev[end].hidden &&
-               (ev[end].pa & ~(HW_PAGE_SIZE - 1)) == frame)
-            end++;
-        if (end < p->n && ev[end].kind == OS_EV_WRITE && frame / HW_PAGE_SIZE < c->pt_frames &&
-            !frame_is_free(s2, frame / HW_PAGE_SIZE) && !frame_reachable(c, &s2->hw, frame)) {
-            for (; p->pos < end; p->pos++) {
-                if (!hw_pmem_write(&s2->hw.global_pt.mem, ev[p->pos].pa, ev[p->pos].value))
-                    return OS_STEP_NOMEM;
-                st->nhidden++;
-            }
-            st->hidden_frame = frame;
-        }
-    }
-    const struct os_pt_event *e = &ev[p->pos++];
-    struct hw_vars nhw;
-    if (e->pa >= hw_pmem_bytes(&s2->hw.global_pt.mem) || e->pa % 8)
-        return model_refuse(why, len, "store to 0x%" PRIx64 ", outside page-table memory", e->pa), OS_STEP_VIOLATION;
-    st->wrote = true;
-    st->write_pa = e->pa;
-    st->write_value = e->value;
-    st->write_old = hw_pmem_read(&s2->hw.global_pt.mem, e->pa);
-    if (hw_step_PTMemOp(&c->hw, &s2->hw, e->pa, e->value, &nhw) != HW_STEP_OK)
-        return OS_STEP_NOMEM;
-    hw_vars_fini(&s2->hw);
-    s2->hw = nhw;
-    while (p->pos < p->n && ev[p->pos].kind == OS_EV_FREE) {
-        if (!give_frame(c, s2, ev[p->pos].pa, why, len))
-            return OS_STEP_VIOLATION;
-        p->pos++;
-        st->nfreed++;
-    }
-    return OS_STEP_OK;
-}
-
-static unsigned writes_left(const struct os_plan *p)
-{
-    unsigned n = 0;
-    for (unsigned i = p->pos; i < p->n; i++)
-        n += p->buf->ev[i].kind == OS_EV_WRITE;
-    return n;
-}
-
-static uint64_t plan_hash(const struct os_plan_buf *b)
-{
-    uint64_t h = mix(b->n, b->nold);
-    for (unsigned i = 0; i < b->n; i++)
-        h = mix(mix(mix(h, b->ev[i].kind | (uint64_t)b->ev[i].hidden << 1), b->ev[i].pa), b->ev[i].value);
-    for (unsigned i = 0; i < b->nold; i++)
-        h = hash_pte(mix(h, b->old[i].base), &b->old[i].pte);
-    return h;
-}
-
-/* Run the implementation for core's operation, recording its plan into s2 (old: the
- * snapshot for a range operation, taken over; may be NULL). */
-static enum os_step_status run_impl(const struct os_consts *c, const struct os_vars *s1, struct os_vars *s2,
-                                    const struct os_pt_request *rq, struct os_pt_outcome *out,
-                                    struct hw_mapping *old, unsigned nold, char *why, size_t len)
-{
-    uint16_t counts[OS_PT_FRAMES_MAX];
-    memcpy(counts, s1->pt_counts, sizeof counts);
-    if (!c->impl->run(c->impl->ctx, c, s1, rq, counts, out, why, len))
-        return free(old), OS_STEP_VIOLATION;
-    if (out->nomem)
-        return free(old), OS_STEP_DISABLED; /* the caller decides (step_op_start) */
-    if (out->nev && out->ev[0].kind != OS_EV_WRITE)
-        return free(old), model_refuse(why, len, "a directory freed before any store"), OS_STEP_VIOLATION;
-    if (!take_frames(c, s2, out, why, len))
-        return free(old), OS_STEP_VIOLATION;
-    memcpy(s2->pt_counts, counts, sizeof counts);
-    s2->pt_private = out->private_state;
-    plan_drop(&s2->plan);
-    if (out->nev || old) {
-        struct os_plan_buf *b = calloc(1, sizeof *b);
-        if (!b)
-            return free(old), OS_STEP_NOMEM;
-        b->refs = 1;
-        b->n = out->nev;
-        b->ev = out->ev; /* taken over */
-        out->ev = NULL;
-        out->nev = out->cap = 0;
-        b->old = old;
-        b->nold = nold;
-        b->hash = plan_hash(b);
-        s2->plan.buf = b;
-        s2->plan.n = b->n;
-    }
-    return OS_STEP_OK;
-}
 
 static bool ult_ok(const struct os_consts *c, const struct os_vars *s1, unsigned ult, char *why, size_t len)
 {
@@ -739,10 +515,10 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
     }
     st->core = os_core_index(c, h->core);
     memcpy(s2, s1, sizeof *s2);
-    plan_hold(&s2->plan); /* hw_next_step makes s2->hw; s2 shares the plan */
+    os_run_hold(&s2->run); /* hw_next_step makes s2->hw; s2 shares the run */
     enum hw_step_status r = hw_next_step(&c->hw, &s1->hw, h, &s2->hw, &st->rw);
     if (r != HW_STEP_OK)
-        plan_drop(&s2->plan);
+        os_run_drop(&s2->run);
     if (r == HW_STEP_E_NOMEM)
         return OS_STEP_NOMEM;
     if (r != HW_STEP_OK)
@@ -871,18 +647,14 @@ static bool range_snapshot(const struct os_consts *c, const struct os_vars *s, c
     return true;
 }
 
-/* Range extension: Map/Unmap/ProtectOpStart of a range operation. Takes the lock, runs the
- * implementation, records its stores (none applied yet: each is a RangeStore step) and the
- * snapshot. */
+/* Range extension: Map/Unmap/ProtectOpStart of a range operation: takes the lock when the pool
+ * holds the directories it may need, records the snapshot; the library has not run yet. */
 static enum os_step_status step_range_op_start(const struct os_consts *c, const struct os_vars *s1,
                                                struct os_step *st, struct os_vars *s2, unsigned op, char *why,
                                                size_t len)
 {
     static const enum os_core_kind executing[] = { OS_MAP_EXECUTING, OS_UNMAP_OP_EXECUTING, OS_PROTECT_OP_EXECUTING };
     const struct os_core_state *cs = &s1->core_states[st->core];
-    struct os_pt_request rq = { .op = (enum os_pt_op)op, .vaddr = cs->vaddr, .flags = cs->flags, .range = true,
-                                .length = cs->rg.length, .paddr = cs->rg.paddr, .policy = cs->rg.policy,
-                                .split = cs->rg.split };
     unsigned bound = range_dirs_bound(cs);
     if (os_pt_free_count(c, s1) < bound)
         return model_refuse(why, len, "the pool holds fewer than the %u directories the operation may need", bound),
@@ -891,64 +663,29 @@ static enum os_step_status step_range_op_start(const struct os_consts *c, const 
     unsigned nold;
     if (!range_snapshot(c, s1, cs, &old, &nold, why, len))
         return OS_STEP_NOMEM;
-    struct os_pt_outcome out;
-    memset(&out, 0, sizeof out);
     if (!os_vars_copy(s2, s1)) {
         free(old);
         return OS_STEP_NOMEM;
     }
-    enum os_step_status r = run_impl(c, s1, s2, &rq, &out, old, nold, why, len);
-    os_pt_outcome_fini(&out);
-    if (r == OS_STEP_DISABLED) /* out.nomem although the pool held the bound */
-        return model_refuse(why, len, "the implementation ran out of directories with %u free (bound %u)",
-                   os_pt_free_count(c, s1), bound), OS_STEP_VIOLATION;
-    if (r != OS_STEP_OK)
-        return r;
+    if (!os_run_start(&s2->run, old, nold)) {
+        os_vars_fini(s2);
+        return OS_STEP_NOMEM;
+    }
     struct os_core_state *ns = cs_of(s2, st->core);
     ns->kind = executing[op];
-    ns->result_ok = out.ok;
-    st->result_ok = out.ok;
-    ns->rg.stored = s2->plan.n > 0;
-    for (unsigned i = 0; i < s2->plan.n && !ns->rg.splits; i++)
-        ns->rg.splits = s2->plan.buf->ev[i].hidden;
-    ns->rg.flush_lo = out.flush_lo;
-    ns->rg.flush_hi = out.flush_hi;
-    ns->rg.flush_all = out.flush_all;
+    ns->result_ok = st->result_ok = cs->rg.will_ok;
     if (op == OS_PT_PROTECT && cs->rg.length)
         for (unsigned i = 0; i < nold; i++) {
             struct hw_mem_region m = { old[i].base, old[i].pte.frame.size }, rr = { cs->vaddr, cs->rg.length };
             if (hw_overlap(m, rr) && !hl_flags_le(old[i].pte.flags, cs->flags))
                 ns->rg.shrinks = true;
         }
-    /* (in an unsound state another operation may have changed the region since Start) */
-    if (s1->sound && out.ok != cs->rg.will_ok)
-        return model_refuse(why, len, "the implementation returns %s but the contract says %s", out.ok ? "Ok" : "Err",
-                   cs->rg.will_ok ? "Ok" : "Err"), OS_STEP_VIOLATION;
-    if (!out.ok && s2->plan.n)
-        return model_refuse(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
-    if (op != OS_PT_MAP && s2->plan.n && !out.flush_requested)
-        return model_refuse(why, len, "the implementation changed the table but asked for no TLB invalidation"),
-               OS_STEP_VIOLATION;
     return OS_STEP_OK;
 }
 
-/* Range extension: RangeStore: the next store (with the frees that follow it) of the range
- * operation of core. */
-static enum os_step_status step_range_store(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
-                                            struct os_vars *s2, char *why, size_t len)
-{
-    if (st->core >= os_ncores(c))
-        return OS_STEP_DISABLED;
-    const struct os_core_state *cs = &s1->core_states[st->core];
-    bool exec = cs->kind == OS_MAP_EXECUTING || cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_PROTECT_OP_EXECUTING;
-    if (!cs->range || !exec || s1->plan.pos >= s1->plan.n)
-        return model_refuse(why, len, "no range store to apply"), OS_STEP_DISABLED;
-    if (!os_vars_copy(s2, s1))
-        return OS_STEP_NOMEM;
-    return apply_next(c, s2, st, why, len);
-}
-
-/* MapOpStart / UnmapOpStart / ProtectOpStart: take the lock, run the implementation. */
+/* MapOpStart / UnmapOpStart / ProtectOpStart: take the lock; the library starts (its first
+ * action is a step of its own). An unmap's or protect's result is fixed now, as spec_pt's
+ * step_Unmap_Start says: Ok(interp_pt_mem[vaddr]) if vaddr is mapped, else Err. */
 static enum os_step_status step_op_start(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                          struct os_vars *s2, char *why, size_t len)
 {
@@ -963,119 +700,128 @@ static enum os_step_status step_op_start(const struct os_consts *c, const struct
     const struct os_core_state *cs = &s1->core_states[st->core];
     if (cs->range)
         return step_range_op_start(c, s1, st, s2, op, why, len);
-    struct os_pt_request rq = { .op = op, .vaddr = cs->vaddr, .pte = cs->pte, .flags = cs->flags };
-    struct os_pt_outcome out;
     struct hw_pte old;
-    bool had = os_pt_get(c, s1, cs->vaddr, &old);
-    memset(&out, 0, sizeof out);
+    bool had = op != OS_PT_MAP && os_pt_get(c, s1, cs->vaddr, &old);
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    enum os_step_status r = run_impl(c, s1, s2, &rq, &out, NULL, 0, why, len);
-    os_pt_outcome_fini(&out);
-    if (r == OS_STEP_DISABLED)
-        return model_refuse(why, len, "the implementation says NOMEM for a single operation"), OS_STEP_VIOLATION;
-    if (r != OS_STEP_OK)
-        return r;
+    if (!os_run_start(&s2->run, NULL, 0)) {
+        os_vars_fini(s2);
+        return OS_STEP_NOMEM;
+    }
     struct os_core_state *ns = cs_of(s2, st->core);
     ns->kind = executing[op];
-    ns->result_ok = out.ok;
-    st->result_ok = out.ok;
-    if (op == OS_PT_MAP)
-        return OS_STEP_OK; /* spec_pt::step_Map_Start: no store */
-    /* UnmapOpStart: result Ok(s1.interp_pt_mem()[vaddr]) or Err; the first store is the one
-     * that changes the view. */
-    if (out.ok) {
-        ns->result = had ? old : out.reported;
-        if (!had)
-            memset(&ns->result, 0, sizeof ns->result);
-        if (s2->plan.n == 0)
-            return model_refuse(why, len, "the implementation says Ok but made no store"), OS_STEP_VIOLATION;
-        if (op == OS_PT_UNMAP && out.has_reported && had && !hw_pte_equal(&out.reported, &old))
-            return model_refuse(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
-                   OS_STEP_VIOLATION;
-        if (!out.flush_requested)
-            return model_refuse(why, len, "the implementation asked for no TLB invalidation"), OS_STEP_VIOLATION;
-        return apply_next(c, s2, st, why, len);
-    }
-    if (s2->plan.n)
-        return model_refuse(why, len, "the implementation failed but made stores"), OS_STEP_VIOLATION;
+    ns->result_ok = st->result_ok = had;
+    if (had)
+        ns->result = old;
     return OS_STEP_OK;
 }
 
-static enum os_step_status step_view_stutter(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
-                                             struct os_vars *s2, char *why, size_t len)
+static bool executing(enum os_core_kind k)
+{
+    return k == OS_MAP_EXECUTING || k == OS_UNMAP_OP_EXECUTING || k == OS_PROTECT_OP_EXECUTING;
+}
+
+/* ViewStutter (a single operation) / RangeStore (a range operation): the library's next access
+ * to the table, a load, store or compare-exchange (os_lib.c). */
+static enum os_step_status step_lib_access(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                           struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c))
         return OS_STEP_DISABLED;
-    enum os_core_kind k = s1->core_states[st->core].kind;
-    if (s1->core_states[st->core].range || !s1->plan.buf)
-        return model_refuse(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
-    unsigned left = writes_left(&s1->plan);
-    /* a map's last store belongs to MapEnd */
-    bool ok = (k == OS_MAP_EXECUTING && left >= 2) ||
-              ((k == OS_UNMAP_OP_EXECUTING || k == OS_PROTECT_OP_EXECUTING) && left >= 1);
-    if (!ok)
-        return model_refuse(why, len, "no store to apply as a ViewStutter"), OS_STEP_DISABLED;
+    const struct os_core_state *cs = &s1->core_states[st->core];
+    if (!executing(cs->kind) || !s1->run.buf || cs->range != (st->kind == OS_STEP_RANGE_STORE))
+        return model_refuse(why, len, "no access of the library to make"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    return apply_next(c, s2, st, why, len);
+    struct os_lib_result res;
+    enum os_step_status r = os_lib_advance(c, s2, st, st->core, OS_LIB_UNTIL_ACCESS, &res, why, len);
+    if (r == OS_STEP_DISABLED)
+        os_vars_fini(s2);
+    return r;
 }
 
+/* The library returned: its result must be the one the contract names (a range: fixed at
+ * Start; an unmap/protect: at OpStart; a map: spec_pt's step_Map_End, judged with the view). */
+static enum os_step_status check_result(const struct os_vars *s1, struct os_step *st, const struct os_core_state *cs,
+                                        const struct os_core_state *ns, const struct os_lib_result *res, char *why,
+                                        size_t len)
+{
+    if (res->nomem)
+        return model_refuse(why, len, "the library ran out of directories although the pool held what it may need"),
+               OS_STEP_VIOLATION;
+    if (!res->ok && ns->stored)
+        return model_refuse(why, len, "the library failed but changed the table"), OS_STEP_VIOLATION;
+    st->result_ok = res->ok;
+    st->range = cs->range;
+    bool map = cs->kind == OS_MAP_EXECUTING;
+    if (cs->range) {
+        /* (in an unsound state another operation may have changed the region since Start) */
+        if (s1->sound && res->ok != cs->rg.will_ok)
+            return model_refuse(why, len, "the library returns %s but the contract says %s", res->ok ? "Ok" : "Err",
+                                cs->rg.will_ok ? "Ok" : "Err"), OS_STEP_VIOLATION;
+        return OS_STEP_OK;
+    }
+    if (map)
+        return OS_STEP_OK;
+    if (res->ok != cs->result_ok)
+        return model_refuse(why, len, "the library returns %s but 0x%" PRIx64 " is %smapped", res->ok ? "Ok" : "Err",
+                            cs->vaddr, cs->result_ok ? "" : "not "), OS_STEP_VIOLATION;
+    if (res->ok && !ns->stored)
+        return model_refuse(why, len, "the library returns Ok but made no store"), OS_STEP_VIOLATION;
+    if (os_core_is_unmap(cs->kind) && res->ok && res->has_reported && !hw_pte_equal(&res->reported, &cs->result))
+        return model_refuse(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
+               OS_STEP_VIOLATION;
+    return OS_STEP_OK;
+}
+
+/* os.rs: step_Map_End: a single map's last store (the one that adds the mapping) and its
+ * return; a range map's return. */
 static enum os_step_status step_map_end(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                         struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != OS_MAP_EXECUTING)
         return model_refuse(why, len, "core is not MapExecuting"), OS_STEP_DISABLED;
-    if (s1->core_states[st->core].range) { /* MapRangeEnd: every store made */
-        if (s1->plan.pos != s1->plan.n)
-            return model_refuse(why, len, "stores left"), OS_STEP_DISABLED;
-        if (!os_vars_copy(s2, s1))
-            return OS_STEP_NOMEM;
-        st->result_ok = s1->core_states[st->core].result_ok;
-        st->range = true;
-        plan_drop(&s2->plan);
-        memset(cs_of(s2, st->core), 0, sizeof(struct os_core_state));
-        return OS_STEP_OK;
-    }
-    if (s1->plan.buf && writes_left(&s1->plan) > 1)
-        return model_refuse(why, len, "stores left before the last one"), OS_STEP_DISABLED;
+    const struct os_core_state *cs = &s1->core_states[st->core];
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    st->result_ok = s1->core_states[st->core].result_ok;
-    if (s1->plan.buf && writes_left(&s1->plan) == 1) {
-        enum os_step_status r = apply_next(c, s2, st, why, len);
-        if (r != OS_STEP_OK)
-            return r;
-    }
-    if (s2->plan.pos != s2->plan.n)
-        return model_refuse(why, len, "events left after the map's last store"), OS_STEP_VIOLATION;
-    plan_drop(&s2->plan);
-    cs_of(s2, st->core)->kind = OS_IDLE;
+    struct os_lib_result res;
+    enum os_step_status r =
+        os_lib_advance(c, s2, st, st->core, cs->range ? OS_LIB_UNTIL_RETURN : OS_LIB_UNTIL_MAP_END, &res, why, len);
+    if (r == OS_STEP_DISABLED)
+        os_vars_fini(s2);
+    if (r != OS_STEP_OK)
+        return r;
+    if ((r = check_result(s1, st, cs, cs_of(s2, st->core), &res, why, len)) != OS_STEP_OK)
+        return r;
+    os_run_drop(&s2->run);
     memset(cs_of(s2, st->core), 0, sizeof(struct os_core_state));
     return OS_STEP_OK;
 }
 
+/* Unmap/ProtectOpEnd: the library returns -> *OpDone, with its flush report. */
 static enum os_step_status step_op_end(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                        struct os_vars *s2, char *why, size_t len)
 {
     enum os_core_kind from = st->kind == OS_STEP_UNMAP_OP_END ? OS_UNMAP_OP_EXECUTING : OS_PROTECT_OP_EXECUTING;
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != from)
         return model_refuse(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
-    if (s1->plan.pos != s1->plan.n)
-        return model_refuse(why, len, "stores left"), OS_STEP_DISABLED;
+    const struct os_core_state *cs = &s1->core_states[st->core];
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    if (!s1->core_states[st->core].range) /* a range operation keeps its snapshot until it ends */
-        plan_drop(&s2->plan);
+    struct os_lib_result res;
+    enum os_step_status r = os_lib_advance(c, s2, st, st->core, OS_LIB_UNTIL_RETURN, &res, why, len);
+    if (r == OS_STEP_DISABLED)
+        os_vars_fini(s2);
+    if (r != OS_STEP_OK)
+        return r;
+    if ((r = check_result(s1, st, cs, cs_of(s2, st->core), &res, why, len)) != OS_STEP_OK)
+        return r;
     cs_of(s2, st->core)->kind = from + 1; /* *OpDone */
     return OS_STEP_OK;
 }
 
-static bool protect_shrinks(const struct os_core_state *cs)
-{
-    return cs->result_ok && !hl_flags_le(cs->result.flags, cs->flags);
-}
-
+/* Unmap/ProtectInitiateShootdown: when the library's flush report asks for anything, every
+ * core must invalidate exactly the reported range (os.rs sends the unmapped vaddr). */
 static enum os_step_status step_initiate_shootdown(const struct os_consts *c, const struct os_vars *s1,
                                                    struct os_step *st, struct os_vars *s2, char *why, size_t len)
 {
@@ -1084,87 +830,64 @@ static enum os_step_status step_initiate_shootdown(const struct os_consts *c, co
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != from)
         return model_refuse(why, len, "core is not %s", os_core_kind_name(from)), OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
-    if (cs->range ? !os_range_needs_shootdown(cs) : (!cs->result_ok || (prot && !protect_shrinks(cs))))
-        return model_refuse(why, len, "nothing to shoot down"), OS_STEP_DISABLED;
+    if (!os_flush_needed(cs))
+        return model_refuse(why, len, "the flush report asks for nothing"), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     cs_of(s2, st->core)->kind = from + 1; /* *ShootdownWaiting */
     s2->TLB_Shootdown.vaddr = cs->vaddr;
     s2->TLB_Shootdown.open_requests = (uint32_t)((UINT64_C(1) << os_ncores(c)) - 1);
     s2->TLB_Shootdown.for_protect = prot;
-    s2->TLB_Shootdown.for_range = cs->range; /* the reported flush range, or everything */
-    s2->TLB_Shootdown.all = cs->range && cs->rg.flush_all;
-    s2->TLB_Shootdown.lo = cs->range ? cs->rg.flush_lo : 0;
-    s2->TLB_Shootdown.hi = cs->range ? cs->rg.flush_hi : 0;
+    s2->TLB_Shootdown.all = cs->flush.all;
+    s2->TLB_Shootdown.lo = cs->flush.lo;
+    s2->TLB_Shootdown.hi = cs->flush.hi;
     return OS_STEP_OK;
 }
 
-/* os.rs: step_Ack_Shootdown_IPI (+ the protect variant, os.h) */
+/* os.rs: step_Ack_Shootdown_IPI, as the kernel's IPI handler does it: invlpg every page of the
+ * reported range (every entry when flush_all; SDM vol. 3A 4.10.4.1: invlpg removes the TLB
+ * entries of the page that contains the address), then acknowledge. os.rs instead waits for
+ * TLBEvict steps to have removed vaddr; x86pt removes exactly what was asked, so that a stale
+ * entry outside the report survives and the invariants see it. */
 static enum os_step_status step_ack(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                     struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c) || !(s1->TLB_Shootdown.open_requests >> st->core & 1))
         return model_refuse(why, len, "no open request for this core"), OS_STEP_DISABLED;
-    if (s1->TLB_Shootdown.for_range) {
-        const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s1->hw, os_core_of(c, st->core));
-        for (uint32_t e = 0; e < tlb->len; e++)
-            if (os_tlb_entry_in_shootdown(&s1->TLB_Shootdown, &tlb->entries[e]) &&
-                !os_agrees_with_pt(c, s1, &tlb->entries[e]))
-                return model_refuse(why, len, "TLB holds 0x%" PRIx64 " unlike the table, inside the flush range",
-                           tlb->entries[e].base), OS_STEP_DISABLED;
-        if (!os_vars_copy(s2, s1))
-            return OS_STEP_NOMEM;
-        s2->TLB_Shootdown.open_requests &= ~(UINT32_C(1) << st->core);
-        return OS_STEP_OK;
-    }
-    uint64_t v = s1->TLB_Shootdown.vaddr;
-    const struct hw_pte *t = hw_tlb_get(hw_core_tlb_const(&c->hw, &s1->hw, os_core_of(c, st->core)), v);
-    struct hw_pte now;
-    bool mapped = os_pt_get(c, s1, v, &now);
-    if (!s1->TLB_Shootdown.for_protect) {
-        if (t || mapped)
-            return model_refuse(why, len, "TLB still holds 0x%" PRIx64 " (or it is mapped)", v), OS_STEP_DISABLED;
-    } else if (t && !(mapped && t->frame.base == now.frame.base && t->frame.size == now.frame.size &&
-                      hl_flags_le(t->flags, now.flags))) {
-        return model_refuse(why, len, "TLB holds 0x%" PRIx64 " with more permissions than the table", v), OS_STEP_DISABLED;
-    }
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
+    struct hw_tlb *tlb = hw_core_tlb(&c->hw, &s2->hw, os_core_of(c, st->core));
+    for (uint32_t e = tlb->len; e-- > 0;)
+        if (os_tlb_entry_in_shootdown(&s2->TLB_Shootdown, &tlb->entries[e]))
+            hw_tlb_remove(tlb, tlb->entries[e].base);
     s2->TLB_Shootdown.open_requests &= ~(UINT32_C(1) << st->core);
     return OS_STEP_OK;
 }
 
-/* os.rs: step_Unmap_End (+ ProtectEnd) */
+/* os.rs: step_Unmap_End (+ ProtectEnd, the range ends): the shootdown is complete (or none was
+ * asked for); the directories the operation freed go back to the pool now. */
 static enum os_step_status step_end(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                     struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c))
         return OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
-    bool ok;
-    if (cs->range && (os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind)))
-        ok = (cs->kind == OS_UNMAP_SHOOTDOWN_WAITING || cs->kind == OS_PROTECT_SHOOTDOWN_WAITING)
-                 ? !s1->TLB_Shootdown.open_requests
-                 : (cs->kind == OS_UNMAP_OP_DONE || cs->kind == OS_PROTECT_OP_DONE) && !os_range_needs_shootdown(cs);
-    else if (st->kind == OS_STEP_UNMAP_END)
-        ok = (cs->kind == OS_UNMAP_SHOOTDOWN_WAITING && !s1->TLB_Shootdown.open_requests) ||
-             (cs->kind == OS_UNMAP_OP_DONE && !cs->result_ok);
-    else
-        ok = (cs->kind == OS_PROTECT_SHOOTDOWN_WAITING && !s1->TLB_Shootdown.open_requests) ||
-             (cs->kind == OS_PROTECT_OP_DONE && !protect_shrinks(cs));
+    bool unmap = st->kind == OS_STEP_UNMAP_END;
+    if (unmap ? !os_core_is_unmap(cs->kind) : !os_core_is_protect(cs->kind))
+        return model_refuse(why, len, "not this operation's end"), OS_STEP_DISABLED;
+    bool waited = cs->kind == OS_UNMAP_SHOOTDOWN_WAITING || cs->kind == OS_PROTECT_SHOOTDOWN_WAITING;
+    bool ok = waited ? !s1->TLB_Shootdown.open_requests
+                     : (cs->kind == OS_UNMAP_OP_DONE || cs->kind == OS_PROTECT_OP_DONE) && !os_flush_needed(cs);
     if (!ok)
         return model_refuse(why, len, "not ready to end"), OS_STEP_DISABLED;
-    if (cs->range && (st->kind == OS_STEP_UNMAP_END) != os_core_is_unmap(cs->kind))
-        return model_refuse(why, len, "not this operation's end"), OS_STEP_DISABLED;
     st->result_ok = cs->result_ok;
     st->range = cs->range;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    if (cs->range) {
-        plan_drop(&s2->plan);
-        if (s1->TLB_Shootdown.for_range)
-            memset(&s2->TLB_Shootdown, 0, sizeof s2->TLB_Shootdown);
-    }
+    os_run_drop(&s2->run);
+    os_release_pending(s2);
+    if (waited)
+        memset(&s2->TLB_Shootdown, 0, sizeof s2->TLB_Shootdown);
     memset(cs_of(s2, st->core), 0, sizeof(struct os_core_state));
     return OS_STEP_OK;
 }
@@ -1175,9 +898,11 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
     enum os_step_status r;
     delta->n = 0;
     st->wrote = false;
+    st->accessed = false;
     st->range = false;
-    st->nhidden = 0;
+    st->nsilent = 0;
     st->nfreed = 0;
+    st->check = OS_CHECKID_WRITE_DISCIPLINE;
     switch (st->kind) {
     case OS_STEP_HW:
         return step_HW(c, s1, st, s2, delta, why, len);
@@ -1190,22 +915,21 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
     case OS_STEP_PROTECT_RANGE_START:
         return step_range_start(c, s1, st, s2, why, len);
     case OS_STEP_RANGE_STORE:
-        r = step_range_store(c, s1, st, s2, why, len);
+    case OS_STEP_VIEW_STUTTER:
+        r = step_lib_access(c, s1, st, s2, why, len);
         break;
     case OS_STEP_MAP_OP_START:
     case OS_STEP_UNMAP_OP_START:
     case OS_STEP_PROTECT_OP_START:
         r = step_op_start(c, s1, st, s2, why, len);
         break;
-    case OS_STEP_VIEW_STUTTER:
-        r = step_view_stutter(c, s1, st, s2, why, len);
-        break;
     case OS_STEP_MAP_END:
         r = step_map_end(c, s1, st, s2, why, len);
         break;
     case OS_STEP_UNMAP_OP_END:
     case OS_STEP_PROTECT_OP_END:
-        return step_op_end(c, s1, st, s2, why, len);
+        r = step_op_end(c, s1, st, s2, why, len);
+        break;
     case OS_STEP_UNMAP_INITIATE_SHOOTDOWN:
     case OS_STEP_PROTECT_INITIATE_SHOOTDOWN:
         return step_initiate_shootdown(c, s1, st, s2, why, len);

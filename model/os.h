@@ -5,19 +5,22 @@
  * invariants (os.rs inv, tlb_inv, os_invariant.rs) in os_invariant.c.
  *
  * The page-table component. Where os.rs says spec_pt (a relation saying what each write of the
- * page-table code may do), x86pt runs an implementation through struct os_pt_impl: at the
- * OpStart step it runs the whole operation on a copy of the page-table memory and records
- * the stores (and directory frees) it makes, in order (struct os_plan); later OS steps apply
- * them one store per step, so that every other core's hardware steps (TLB fills, reads and
- * writes, A/D updates) can come between any two stores, and a state stays a plain value.
- * The checker holds each applied store to spec_pt (see os_refinement.h). The real
- * implementation is libx86pt (check/ptlib.c); tests plug in deliberately wrong ones.
+ * page-table code may do), x86pt runs an implementation through struct os_pt_impl, one action
+ * at a time on the current state (os_lib.c): every load, store and compare-exchange of a
+ * reachable entry is a step of its own, so that every other core's hardware steps (TLB fills,
+ * reads and writes, A/D updates) can come between any two; the state holds the responses the
+ * implementation received (struct os_run), so it stays a plain value. The checker holds each
+ * store to spec_pt (see os_refinement.h). The real implementation is libx86pt
+ * (check/ptlib.c); tests plug in deliberately wrong ones.
  *
- * Which store goes with which step (os.rs):
- *   map:     MapOpStart (no store, spec_pt::step_Map_Start), ViewStutter (each store but the
- *            last), MapEnd (the last store: the one that adds the mapping; none on error)
- *   unmap:   UnmapOpStart (the first store: the one that removes the mapping; none on error),
- *            ViewStutter (each later store: reclaiming directories), UnmapOpEnd (no store)
+ * Which access goes with which step:
+ *   map:     MapOpStart (takes the lock; no access, spec_pt::step_Map_Start), ViewStutter (each
+ *            access but the last store), MapEnd (the last store: the one that adds the mapping,
+ *            and the return; on error only the return)
+ *   unmap:   UnmapOpStart (takes the lock, fixes the result from the table), ViewStutter (each
+ *            access; the first store removes the mapping, later ones reclaim), UnmapOpEnd (the
+ *            return, with the flush report), Unmap InitiateShootdown / Ack / End as the report
+ *            asks (os_flush_needed); freed directories return to the pool at the End
  *   protect: the same shape as unmap (x86pt's extension, below).
  *
  * x86pt's extension, PROTECT (see hlspec.h for the high-level side). Core states
@@ -30,12 +33,11 @@
  *   ProtectOpStart { core }: lock free; the store that changes the permissions
  *       (spec_pt: interp' == interp.insert(vaddr, pte with flags), or Err and no change)
  *   ViewStutter, ProtectOpEnd { core }: as for unmap
- *   ProtectInitiateShootdown { core }: ProtectOpDone, Ok(old), old.flags not <= flags (the
- *       permissions shrink): shootdown vector = { vaddr, every core, protect }
- *   AckShootdownIPI { core }: for a protect shootdown, enabled when the core's TLB holds no
- *       entry at vaddr that grants more than the page table now does
+ *   ProtectInitiateShootdown { core }: ProtectOpDone and the flush report asks for anything:
+ *       shootdown vector = { the reported range, every core }
+ *   AckShootdownIPI { core }: the core invalidates the reported range, acknowledges
  *   ProtectEnd { core }: ProtectShootdownWaiting with no open request, or ProtectOpDone when
- *       the result is Err or the permissions did not shrink -> Idle
+ *       the report asks for nothing -> Idle
  * In-flight core states of a protect count like an unmap's for every overlap check (size of
  * the mapping at vaddr, or 0). interp: the mapping at vaddr carries the join of the old and
  * new permissions from ProtectStart to ProtectEnd; thread state Protect { vaddr, pte, flags }.
@@ -48,20 +50,16 @@
  *       sound &&= !overlaps_inflight_vmem(region) (MapRange: && its frames overlap no
  *       existing or in-flight frame; an in-flight UnmapRange counts the frames of its region)
  *   Map/Unmap/ProtectOpStart { core }: lock free and at least the directories the operation
- *       may need free (else disabled: the OS waits); runs the implementation, records its
- *       stores and the snapshot of the mappings meeting the region; no store yet. Result
- *       must equal will_ok (in a sound state); Err must make no store; stores need a flush
- *       report.
- *   RangeStore { core }: the next recorded store (and the frees after it; a run of stores into
- *       a directory this operation took and no walk reaches goes in one step). Each is held
- *       to the range write discipline (os_refinement.c range_store_ok).
- *   MapEnd { core } (MapRange): every store made -> Idle.
- *   Unmap/ProtectOpEnd { core }: every store made -> *OpDone (the snapshot stays).
- *   Unmap/ProtectInitiateShootdown { core }: when mappings went, permissions shrank or a huge
- *       page was split (os_range_needs_shootdown): shootdown vector = { the reported flush
- *       range, or everything if flush_all, every core }.
- *   AckShootdownIPI { core }: for a range shootdown, enabled when no entry of the core's TLB
- *       that meets the flush range (every entry, for flush_all) disagrees with the table.
+ *       may need free (else disabled: the OS waits); records the snapshot of the mappings
+ *       meeting the region; the implementation starts.
+ *   RangeStore { core }: the implementation's next access (os_lib.c). Each store is held to
+ *       the range write discipline (os_refinement.c range_store_ok).
+ *   MapEnd { core } (MapRange): the return -> Idle. Its result must equal will_ok (in a sound
+ *       state); Err must make no store.
+ *   Unmap/ProtectOpEnd { core }: the return -> *OpDone (the snapshot stays).
+ *   Unmap/ProtectInitiateShootdown { core }: as the flush report asks: shootdown vector =
+ *       { the reported flush range, or everything if flush_all, every core }.
+ *   AckShootdownIPI { core }: the core invalidates every TLB entry that meets the range.
  *   Unmap/ProtectEnd { core }: ShootdownWaiting with no open request, or OpDone when no
  *       shootdown is needed -> Idle.
  * interp: each mapping straddling an in-flight split range is split as the library will
@@ -111,13 +109,15 @@ struct os_range {
     uint64_t lo, hi;        /* the region in flight [lo, hi): the range, widened (split mode) to
                                the pages straddling its ends; fixed at Start */
     bool will_ok;           /* the contract's result, fixed at Start (hl_range_region) */
-    /* from OpStart on */
-    bool stored;            /* the implementation made stores */
-    bool shrinks;           /* ProtectRange: some page inside loses permissions */
-    bool splits;            /* the operation splits a huge page (a TLB may hold the huge page:
-                               invalidate, as for a page-size change, SDM 4.10.4.2) */
-    uint64_t flush_lo, flush_hi;  /* the reported flush range [flush_lo, flush_hi) */
-    bool flush_all;
+    bool shrinks;           /* ProtectRange: some page inside loses permissions (from OpStart) */
+};
+
+/* What the library reported when it returned (struct x86pt_flush), and what the model saw it
+ * change while it ran (os_lib.c): the OS shoots down exactly the reported range. */
+struct os_flush {
+    uint64_t lo, hi;        /* the reported range [lo, hi) (48-bit), empty if lo == hi */
+    bool all;               /* flush_all */
+    unsigned dirs_freed;    /* reported */
 };
 
 struct os_core_state {
@@ -126,11 +126,17 @@ struct os_core_state {
     uint64_t vaddr;
     struct hw_pte pte;      /* Map*: the requested mapping */
     struct hw_flags flags;  /* Protect*: the new permissions; MapRange: the permissions */
-    bool result_ok;         /* Unmap/Protect Op*: result is Ok(result) / Err(());
-                               MapExecuting: what MapEnd will return */
+    bool result_ok;         /* Unmap/Protect Op*: result is Ok(result) / Err(()), fixed by the
+                               model at OpStart; MapExecuting: what MapEnd will return */
     struct hw_pte result;
     bool range;             /* a range operation (the same states, x86pt's extension) */
     struct os_range rg;
+    /* the library's run (from OpStart on) */
+    bool stored;            /* it made a store (to a reachable directory) */
+    bool splits;            /* a store replaced a huge page by a directory of its parts */
+    uint64_t chg_lo, chg_hi;/* hull of the translations its stores changed or removed */
+    unsigned freed;         /* directories it freed */
+    struct os_flush flush;  /* its report, once it returned */
 };
 
 bool os_core_holds_lock(const struct os_core_state *cs);
@@ -138,50 +144,80 @@ bool os_core_is_unmap(enum os_core_kind k);
 bool os_core_is_protect(enum os_core_kind k);
 const char *os_core_kind_name(enum os_core_kind k);
 
-/* One recorded event of a page-table operation. hidden: a store into a directory this
- * operation allocated and has not linked yet (the recorder's claim; the model checks that the
- * frame is unreachable before it applies such stores together, see os.c apply_next). */
-enum os_pt_event_kind { OS_EV_WRITE, OS_EV_FREE };
-struct os_pt_event {
-    enum os_pt_event_kind kind;
-    bool hidden;
-    uint64_t pa;     /* WRITE: entry address; FREE: the frame */
-    uint64_t value;  /* WRITE */
+/* ---- the page-table implementation, access by access (os_lib.c) ---------------------------
+ *
+ * The implementation runs as a sequence of actions, each a load, store or compare-exchange of
+ * one page-table entry, the zeroing of a directory, a frame taken from or given back to the
+ * pool, or its return. The OS model performs each on the current state (os_lib.c says which
+ * become steps of their own), so every other core's hardware step may fall between any two.
+ * The implementation is deterministic: its next action is a function of the request, its
+ * private state at the operation's start and the responses so far (the value of each load and
+ * compare-exchange, each frame allocated). That is what a state holds (struct os_run), so a
+ * state stays a plain value; check/ptlib.c replays or resumes the real library to answer. */
+enum os_lib_kind { OS_LIB_LOAD, OS_LIB_STORE, OS_LIB_CAS, OS_LIB_ZERO, OS_LIB_ALLOC, OS_LIB_FREE, OS_LIB_RETURN };
+
+struct os_lib_action {
+    enum os_lib_kind kind;
+    uint64_t pa;        /* LOAD, STORE, CAS: the entry; ZERO, FREE: the frame */
+    uint64_t value;     /* STORE: the value; CAS: the desired value */
+    uint64_t expected;  /* CAS */
 };
 
-/* A recorded operation, stored once and shared (reference counted) by every state that
- * holds it; states keep only an index into it. old: for range operations, the mappings of
- * interp_pt_mem that intersect the region in flight when the operation took the lock (what a
- * TLB may still hold until the operation ends), sorted by base. */
-struct os_plan_buf {
+#define OS_LIB_ALLOC_FAILED UINT64_MAX  /* the response to an ALLOC when the pool is empty */
+
+/* RETURN: what the operation returned. */
+struct os_lib_result {
+    bool ok;                     /* the operation succeeded (else: Err) */
+    bool nomem;                  /* X86PT_E_NOMEM */
+    bool has_reported;           /* UNMAP: the mapping the implementation says it removed */
+    struct hw_pte reported;
+    struct os_flush flush;       /* its flush report */
+    uint64_t private_state;      /* its other private state afterwards (libx86pt: the walk hint) */
+    uint16_t counts[OS_PT_FRAMES_MAX]; /* its per-frame private state afterwards */
+};
+
+/* The responses of an operation in flight, stored once and shared (reference counted) by
+ * every state that holds them; each step that gets a response makes a new buffer. The prefix
+ * hashes let the implementation tell a continuation of what it last ran from another branch
+ * without comparing whole arrays. */
+struct os_run_buf {
+    unsigned refs;
+    unsigned nresp, cap;
+    uint64_t *resp;
+    uint64_t *phash;    /* phash[i]: hash of resp[0..i), i <= nresp */
+};
+
+/* Range operations: the mappings of interp_pt_mem that intersect the region in flight when the
+ * operation took the lock (what a TLB may still hold until the operation ends), sorted by
+ * base; shared like the responses. */
+struct os_snapshot {
     unsigned refs;
     unsigned n;
     uint64_t hash;
-    struct os_pt_event *ev;
-    unsigned nold;
-    struct hw_mapping *old;
+    struct hw_mapping *map;
 };
 
-/* The rest of the in-flight operation (only the lock holder has one). */
-struct os_plan {
-    struct os_plan_buf *buf;  /* NULL: none */
-    unsigned n, pos;
+/* The lock holder's operation in flight: its responses, how many actions it has done, and for
+ * a range operation its snapshot. */
+struct os_run {
+    struct os_run_buf *buf;  /* NULL: no operation in flight */
+    struct os_snapshot *snap;
+    unsigned done;
 };
 
 /* os.rs: ShootdownVector (+ which kind of operation sent it: x86pt's protect extension; and
- * for range operations the reported flush range [lo, hi), or every entry) */
+ * the flush range the library reported [lo, hi), or every entry) */
 struct os_shootdown {
     uint64_t vaddr;
     uint32_t open_requests;  /* bit i: core index i (NUMA_id * core_no + core_id) */
     bool for_protect;
-    bool for_range;
     bool all;
     uint64_t lo, hi;
 };
 
 /* ---- the page-table implementation (spec_pt) ---------------------------------------------- */
 
-enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT };
+enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.init only */ };
 
 struct os_pt_request {
     enum os_pt_op op;
@@ -194,38 +230,18 @@ struct os_pt_request {
     bool split;             /* range UNMAP/PROTECT */
 };
 
-struct os_pt_outcome {
-    bool ok;                     /* the operation succeeded (else: Err, nothing written) */
-    bool nomem;                  /* range: the allocator ran dry (X86PT_E_NOMEM) */
-    bool has_reported;           /* UNMAP: the mapping the implementation says it removed */
-    struct hw_pte reported;
-    bool flush_requested;        /* UNMAP/PROTECT: the implementation asked for invalidation */
-    uint64_t flush_lo, flush_hi; /* range: the reported flush range (48-bit), and flush_all */
-    bool flush_all;
-    unsigned nalloc;
-    uint64_t alloc[OS_PT_FRAMES_MAX]; /* frames taken from the pool, in order */
-    uint64_t private_state;      /* the implementation's other private state afterwards */
-    unsigned nev, cap;           /* the recorded events (grown by os_pt_outcome_push) */
-    struct os_pt_event *ev;
-};
-
-/* Record an event; false if out of host memory. */
-bool os_pt_outcome_push(struct os_pt_outcome *o, enum os_pt_event_kind k, uint64_t pa, uint64_t value,
-                        bool hidden);
-void os_pt_outcome_fini(struct os_pt_outcome *o);
-
 struct os_vars;
 struct os_consts;
 
-/* Run one operation against the page-table memory of s (read only). counts: the
- * implementation's private per-frame state (in/out, OS_PT_FRAMES_MAX entries). alloc: the
- * implementation must take frames with os_pt_alloc (from a copy of s's pool). Returns false
- * if the implementation itself failed a check made while running it (its message in why). */
 struct os_pt_impl {
     void *ctx;
-    bool (*run)(void *ctx, const struct os_consts *c, const struct os_vars *s,
-                const struct os_pt_request *rq, uint16_t *counts, struct os_pt_outcome *out,
-                char *why, size_t len);
+    /* The action number `done` of the operation rq, started with private state counts0 /
+     * private0, given the responses so far (run->resp[0..nresp), one per LOAD, CAS and ALLOC
+     * among the actions before it). On RETURN, *res is filled. False if the implementation
+     * itself failed a check made while running it (its message in why). */
+    bool (*next)(void *ctx, const struct os_consts *c, const struct os_pt_request *rq, const uint16_t *counts0,
+                 uint64_t private0, const struct os_run_buf *run, unsigned done, struct os_lib_action *act,
+                 struct os_lib_result *res, char *why, size_t len);
     /* Build the initial page table: write the (zeroed) root into pt memory; returns its frame. */
     bool (*init)(void *ctx, const struct os_consts *c, struct hw_pmem *pt, uint16_t *counts,
                  uint64_t *root);
@@ -241,6 +257,8 @@ struct os_consts {
     unsigned pt_frames;  /* frames of page-table memory (pool + root), <= OS_PT_FRAMES_MAX */
     unsigned pt_reserved; /* frames [0, pt_reserved) are never handed out (0: physical address 0
                              is a frame like any other, as spec_t/mem.rs allows) */
+    bool free_early;      /* a planted OS bug: directories the library frees go back to the pool
+                             at once, before the shootdown (os_lib.c) */
     const struct os_pt_impl *impl;
 };
 
@@ -264,8 +282,11 @@ struct os_vars {
     bool sound;
     uint64_t pt_free[OS_PT_FRAMES_MAX / 64];  /* bit set: frame free */
     uint16_t pt_counts[OS_PT_FRAMES_MAX];
+    uint64_t pt_pending[OS_PT_FRAMES_MAX / 64]; /* freed by the operation in flight; back in the
+                                                    pool once its shootdown completes (os_lib.c) */
+    uint64_t pt_fresh[OS_PT_FRAMES_MAX / 64];   /* taken by the operation in flight */
     uint64_t pt_private;  /* the implementation's other private state (libx86pt: walk hint) */
-    struct os_plan plan;
+    struct os_run run;
 };
 
 bool os_init(const struct os_consts *c, struct os_vars *s);
@@ -282,6 +303,13 @@ bool os_pt_alloc(const struct os_consts *c, uint64_t *pool, uint64_t *frame);
 unsigned os_pt_free_count(const struct os_consts *c, const struct os_vars *s);
 
 /* ---- steps ------------------------------------------------------------------------------- */
+
+/* The checks a step itself makes (os_refinement.h names them all). */
+enum os_check_id {
+    OS_CHECKID_WRITE_DISCIPLINE,  /* spec_pt, spec_t/mem.rs alloc/dealloc, the library's result */
+    OS_CHECKID_AD_LOST,           /* an Accessed/Dirty bit the hardware set was lost */
+    OS_CHECKID_FLUSH_REPORT,      /* the flush report does not cover what changed */
+};
 
 /* os.rs: OSStep (+ Protect*) */
 enum os_step_kind {
@@ -324,11 +352,13 @@ struct os_step {
     struct hw_rw_result rw;          /* HW ReadWrite */
     bool result_ok;                  /* MapEnd, UnmapOpStart, ProtectOpStart, *End */
     bool range;                      /* *End: the operation was a range operation */
-    bool wrote;                      /* a page-table store was applied */
+    bool accessed;                   /* the library made a visible access (access, write_*) */
+    enum os_lib_kind access;         /* LOAD, STORE, CAS or ZERO */
+    bool wrote;                      /* it changed page-table memory */
     uint64_t write_pa, write_value, write_old;
-    unsigned nhidden;                /* stores into an unreachable new directory before it */
-    uint64_t hidden_frame;
+    unsigned nsilent;                /* accesses to memory no walk can reach, made before it */
     unsigned nfreed;
+    enum os_check_id check;          /* on OS_STEP_VIOLATION: which check failed */
 };
 
 const char *os_step_name(enum os_step_kind k);
@@ -373,8 +403,8 @@ bool os_interp_agrees(const struct hw_interp *pt, const struct hw_mapping *e, os
                       const void *ctx);
 bool os_agrees_with_pt(const struct os_consts *c, const struct os_vars *s, const struct hw_mapping *e);
 bool os_tlb_entry_in_shootdown(const struct os_shootdown *sd, const struct hw_mapping *e);
-/* Range operations: the core needs a TLB shootdown before it may end. */
-bool os_range_needs_shootdown(const struct os_core_state *cs);
+/* The library's flush report (once it returned) asks for a shootdown. */
+bool os_flush_needed(const struct os_core_state *cs);
 /* interp_pt_mem(global_pt).get(vaddr), by one walk. */
 bool os_pt_get(const struct os_consts *c, const struct os_vars *s, uint64_t vaddr,
                struct hw_pte *pte);

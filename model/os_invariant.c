@@ -38,8 +38,9 @@ static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const 
             continue;
         if (cs->ULT_id >= c->ULT_no || os_core_index(c, c->ULT2core[cs->ULT_id]) != i)
             return model_refuse(why, len, "valid_ids: core %u runs thread %u, not pinned to it", i, cs->ULT_id);
-        bool after_op = !cs->range && (cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_UNMAP_OP_DONE ||
-                                       cs->kind == OS_UNMAP_SHOOTDOWN_WAITING);
+        /* x86pt: the unmap's store comes after OpStart, as a step of its own (os_lib.c) */
+        bool after_op = !cs->range && ((cs->kind == OS_UNMAP_OP_EXECUTING && cs->stored) ||
+                                       cs->kind == OS_UNMAP_OP_DONE || cs->kind == OS_UNMAP_SHOOTDOWN_WAITING);
         if (after_op && hw_interp_get(pt, cs->vaddr))
             return model_refuse(why, len, "successful_unmaps: 0x%" PRIx64 " is still mapped after core %u's unmap",
                         cs->vaddr, i);
@@ -47,7 +48,7 @@ static bool basic_inv(const struct os_consts *c, const struct os_vars *s, const 
     for (unsigned i = os_ncores(c); i < OS_MAX_CORES; i++)
         if (s->core_states[i].kind != OS_IDLE)
             return model_refuse(why, len, "wf: state for core %u, which does not exist", i);
-    if (s->plan.pos < s->plan.n && holder < 0)
+    if (s->run.buf && holder < 0)
         return model_refuse(why, len, "wf: a page-table operation in flight without the lock");
     return true;
 }
@@ -81,10 +82,10 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
 /* The snapshot mapping (range extension) containing vaddr, or NULL. */
 static const struct hw_mapping *snapshot_find(const struct os_vars *s, uint64_t vaddr)
 {
-    const struct os_plan_buf *b = s->plan.buf;
-    for (unsigned i = 0; b && i < b->nold; i++)
-        if (hw_between(vaddr, b->old[i].base, b->old[i].base + b->old[i].pte.frame.size))
-            return &b->old[i];
+    const struct os_snapshot *b = s->run.snap;
+    for (unsigned i = 0; b && i < b->n; i++)
+        if (hw_between(vaddr, b->map[i].base, b->map[i].base + b->map[i].pte.frame.size))
+            return &b->map[i];
     return NULL;
 }
 
@@ -108,7 +109,9 @@ static struct hw_flags flags_in_effect(const struct os_consts *c, const struct o
         }
         if (cs->vaddr != m->base)
             continue;
-        struct hw_flags other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok ? cs->flags : cs->result.flags;
+        struct hw_flags other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok
+                                    ? cs->flags
+                                    : hl_flags_join(cs->flags, cs->result.flags);
         return hl_flags_join(f, other);
     }
     return f;

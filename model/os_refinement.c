@@ -12,10 +12,19 @@
 
 const char *os_check_name(enum os_check k)
 {
-    static const char *const n[] = { "none", "write discipline (spec_pt)", "A/D independence",
+    static const char *const n[] = { "none", "write discipline (spec_pt)", "Accessed/Dirty preservation",
                                      "refinement (hlspec next_step)", "OS invariant",
-                                     "high-level invariant", "well-formed page table" };
+                                     "high-level invariant", "well-formed page table", "flush report" };
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
+}
+
+enum os_check os_check_of_step(const struct os_step *st)
+{
+    switch (st->check) {
+    case OS_CHECKID_AD_LOST: return OS_CHECK_AD_LOST;
+    case OS_CHECKID_FLUSH_REPORT: return OS_CHECK_FLUSH_REPORT;
+    default: return OS_CHECK_WRITE_DISCIPLINE;
+    }
 }
 
 /* ---- OSVariables::interp ----------------------------------------------------------------- */
@@ -38,7 +47,10 @@ static bool inflight_protect(const struct os_consts *c, const struct os_vars *s,
         const struct os_core_state *cs = &s->core_states[i];
         if (!os_core_is_protect(cs->kind) || cs->range || cs->vaddr != base)
             continue;
-        *other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok ? cs->flags : cs->result.flags;
+        /* the table holds the old or the new permissions: the other of the two, or both (x86pt:
+         * the store comes after OpStart, os_lib.c) */
+        *other = cs->kind == OS_PROTECT_WAITING || !cs->result_ok ? cs->flags
+                                                                  : hl_flags_join(cs->flags, cs->result.flags);
         return true;
     }
     return false;
@@ -60,19 +72,19 @@ static bool piece_inside(const struct os_core_state *cs, const struct hw_mapping
 }
 
 /* The snapshot's mapping containing vaddr (NULL if none). */
-static const struct hw_mapping *snapshot_find(const struct os_plan_buf *b, uint64_t vaddr)
+static const struct hw_mapping *snapshot_find(const struct os_snapshot *b, uint64_t vaddr)
 {
-    unsigned lo = 0, hi = b->nold;
+    unsigned lo = 0, hi = b->n;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        if (b->old[mid].base <= vaddr)
+        if (b->map[mid].base <= vaddr)
             lo = mid + 1;
         else
             hi = mid;
     }
     if (!lo)
         return NULL;
-    const struct hw_mapping *m = &b->old[lo - 1];
+    const struct hw_mapping *m = &b->map[lo - 1];
     return hw_between(vaddr, m->base, m->base + m->pte.frame.size) ? m : NULL;
 }
 
@@ -94,8 +106,8 @@ static bool eff_piece(void *ctx, struct hw_mapping *p)
         if (os_core_is_unmap(cs->kind))
             return false;
         p->pte.flags = hl_flags_join(p->pte.flags, cs->flags);
-        if (cs->kind != OS_PROTECT_WAITING && x->s->plan.buf) {
-            const struct hw_mapping *o = snapshot_find(x->s->plan.buf, p->base);
+        if (cs->kind != OS_PROTECT_WAITING && x->s->run.snap) {
+            const struct hw_mapping *o = snapshot_find(x->s->run.snap, p->base);
             if (o)
                 p->pte.flags = hl_flags_join(p->pte.flags, o->pte.flags);
         }
@@ -466,11 +478,26 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
         if (st->hw.kind == HW_STEP_ACCESSED_DIRTY)
             return hw_interp_equal(cur, nxt) || model_refuse(why, len, "an A/D update changed the MMU's view");
         break;
-    case OS_STEP_VIEW_STUTTER:
-        if (!hw_interp_equal(cur, nxt))
-            return model_refuse(why, len, "ViewStutter: store [0x%" PRIx64 "] = 0x%" PRIx64 " changed the MMU's view",
-                        st->write_pa, st->write_value);
-        return true;
+    case OS_STEP_VIEW_STUTTER: {
+        /* spec_pt: an unmap or protect is Read* (Write (Read | ViewStutter)*)?: its first
+         * store (x86pt: a step after OpStart, os_lib.c) is the one that changes the view */
+        bool first = st->wrote && cs && !cs->stored && cs->result_ok &&
+                     (cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_PROTECT_OP_EXECUTING);
+        if (!first) {
+            if (!hw_interp_equal(cur, nxt))
+                return model_refuse(why, len, "ViewStutter: store [0x%" PRIx64 "] = 0x%" PRIx64 " changed the MMU's view",
+                                    st->write_pa, st->write_value);
+            return true;
+        }
+        const char *what = cs->kind == OS_UNMAP_OP_EXECUTING ? "unmap's store" : "protect's store";
+        if (cs->kind == OS_UNMAP_OP_EXECUTING)
+            return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
+        if (!leaf_bits_ok(k, s2, cs->vaddr, why, len))
+            return false;
+        struct hw_pte np = cs->result;
+        np.flags = cs->flags;
+        return view_is(k, cur, nxt, true, cs->vaddr, &np, what, why, len);
+    }
     case OS_STEP_MAP_END: /* spec_pt::step_Map_End */
         if (st->result_ok && !leaf_bits_ok(k, s2, cs->vaddr, why, len))
             return false;
@@ -482,25 +509,6 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
         if (!st->result_ok)
             return model_refuse(why, len, "MapEnd: Err although 0x%" PRIx64 " overlaps nothing", cs->vaddr);
         return view_is(k, cur, nxt, true, cs->vaddr, &cs->pte, "MapEnd", why, len);
-    case OS_STEP_UNMAP_OP_START: /* spec_pt::step_Unmap_Start */
-    case OS_STEP_PROTECT_OP_START: {
-        const struct hw_pte *old = hw_interp_get(cur, cs->vaddr);
-        const char *what = os_step_name(st->kind);
-        if (!old) {
-            if (st->result_ok)
-                return model_refuse(why, len, "%s: Ok although nothing is mapped at 0x%" PRIx64, what, cs->vaddr);
-            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "%s: Err but the MMU's view changed", what);
-        }
-        if (!st->result_ok)
-            return model_refuse(why, len, "%s: Err although 0x%" PRIx64 " is mapped", what, cs->vaddr);
-        if (st->kind == OS_STEP_UNMAP_OP_START)
-            return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
-        if (!leaf_bits_ok(k, s2, cs->vaddr, why, len))
-            return false;
-        struct hw_pte np = *old;
-        np.flags = cs->flags;
-        return view_is(k, cur, nxt, true, cs->vaddr, &np, what, why, len);
-    }
     default:
         break;
     }
@@ -594,7 +602,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
     struct hl_step hs;
     /* The abstraction depends on the table, the core states, the plan's snapshot and sound:
      * when none of them changed (most hardware steps), reuse s1's mappings and thread states. */
-    bool reuse = same && s1->sound == s2->sound && s1->plan.buf == s2->plan.buf &&
+    bool reuse = same && s1->sound == s2->sound && s1->run.snap == s2->run.snap &&
                  !memcmp(s1->core_states, s2->core_states, sizeof s1->core_states);
     if (reuse) {
         hl_vars_copy(&a2, &k->a);

@@ -16,12 +16,15 @@ enum os_check {
     OS_CHECK_NONE,
     OS_CHECK_WRITE_DISCIPLINE,  /* spec_pt: a store changed the MMU's view as it may not, or a
                                    frame was allocated/freed against spec_t/mem.rs */
-    OS_CHECK_AD_INDEPENDENCE,   /* the implementation's stores depend on Accessed/Dirty bits */
+    OS_CHECK_AD_LOST,           /* a store lost an Accessed/Dirty bit the MMU had set (os_lib.c) */
     OS_CHECK_REFINEMENT,        /* hlspec next_step(interp(s1), interp(s2), OSStep::interp) */
     OS_CHECK_OS_INVARIANT,      /* os.rs inv / tlb_inv (+ x86pt's additions) */
     OS_CHECK_HL_INVARIANT,      /* hlspec.rs inv */
     OS_CHECK_WELL_FORMED,       /* the page table is not a tree (interp failed) */
+    OS_CHECK_FLUSH_REPORT,      /* the library's flush report does not cover its change (os_lib.c) */
 };
+/* The check a step's own violation (os_next_step: OS_STEP_VIOLATION) failed. */
+enum os_check os_check_of_step(const struct os_step *st);
 const char *os_check_name(enum os_check k);
 
 /* os.rs: OSVariables::interp. pt: interp_pt_mem(s). mem is read from phys (s's own memory,

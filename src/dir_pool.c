@@ -12,7 +12,7 @@ x86pt_status_t x86pt_pool_fill(const struct x86pt *pt, struct dir_pool *pool, ui
             x86pt_pool_drain(pt, pool);
             return st;
         }
-        dir_at(pt, frame)[0] = pool->head;
+        entry_write_unlinked(dir_at(pt, frame), 0, pool->head);
         pool->head = frame;
         pool->count++;
     }
@@ -23,9 +23,9 @@ uint64_t x86pt_pool_take(const struct x86pt *pt, struct dir_pool *pool)
 {
     uint64_t frame = pool->head;
     uint64_t *d = dir_at(pt, frame);
-    pool->head = d[0];
+    pool->head = entry_load(d, 0);
     pool->count--;
-    d[0] = 0; /* x86pt_alloc_frames zeroed the rest */
+    entry_write_unlinked(d, 0, 0); /* x86pt_alloc_frames zeroed the rest */
     return frame;
 }
 

@@ -71,7 +71,7 @@ x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsi
             return X86PT_E_BADFRAME;
         }
 #if X86PT_MUTANT != 1 /* mutant 1 (check/mutants.def): zeroed only after linking */
-        __builtin_memset(dir_at(pt, f.pa), 0, X86PT_PAGE_4K);
+        dir_zero(dir_at(pt, f.pa));
 #endif
         *used_count(pt, f.pa) = 0;
         frames[i] = f.pa;
@@ -89,7 +89,7 @@ uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, 
     entry_store(pt, dir, dir_at(pt, dir), idx, dir_entry_encode(fresh));
 #endif
 #if X86PT_MUTANT == 1 /* mutant 1: zeroed after the link */
-    __builtin_memset(dir_at(pt, fresh), 0, X86PT_PAGE_4K);
+    dir_zero(dir_at(pt, fresh));
 #endif
     *used_count(pt, dir) += 1;
     return fresh;

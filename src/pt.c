@@ -131,7 +131,7 @@ static void destroy_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
         if (entry_present(e) && !entry_is_page(e, layer))
             destroy_dir(pt, entry_addr(e, layer), layer + 1);
     }
-    __builtin_memset(d, 0, X86PT_PAGE_4K);
+    dir_zero(d);
     *used_count(pt, dir) = 0;
     pt->mem.free_frame(pt->mem.ctx, x86pt_pa(dir));
 }

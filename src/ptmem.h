@@ -17,16 +17,60 @@ static inline uint64_t *dir_at(const struct x86pt *pt, uint64_t pa)
 
 /* Other cores' MMUs read entries concurrently: an entry is loaded and stored as
  * one 8-byte access. Release order makes a directory's zeroing visible before
- * the store that links it (free on x86: a plain mov the compiler keeps in place). */
+ * the store that links it (free on x86: a plain mov the compiler keeps in place).
+ * Every access to page-table memory goes through the five accessors below; the
+ * checker's build (X86PT_CHECKED, checked.h) turns each into a step of its model. */
+#ifdef X86PT_CHECKED
+#include "checked.h"
+#endif
+
 static inline uint64_t entry_load(const uint64_t *dir, unsigned idx)
 {
+#ifdef X86PT_CHECKED
+    return x86pt_checked_load(&dir[idx]);
+#else
     return __atomic_load_n(&dir[idx], __ATOMIC_RELAXED);
+#endif
+}
+
+/* A store nobody is told about: into a directory no walk can reach yet (a
+ * split's new directory, the free list of a range's directory pool). */
+static inline void entry_write_unlinked(uint64_t *dir, unsigned idx, uint64_t value)
+{
+#ifdef X86PT_CHECKED
+    x86pt_checked_store(&dir[idx], value);
+#else
+    dir[idx] = value;
+#endif
+}
+
+/* lock cmpxchg on one entry (see entry_cas users for why). */
+static inline bool entry_cas(uint64_t *slot, uint64_t *expected, uint64_t desired)
+{
+#ifdef X86PT_CHECKED
+    return x86pt_checked_cas(slot, expected, desired);
+#else
+    return __atomic_compare_exchange_n(slot, expected, desired, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+#endif
+}
+
+static inline void dir_zero(uint64_t *dir)
+{
+#ifdef X86PT_CHECKED
+    x86pt_checked_zero(dir);
+#else
+    __builtin_memset(dir, 0, X86PT_PAGE_4K);
+#endif
 }
 
 static inline void entry_store(const struct x86pt *pt, uint64_t dir_pa, uint64_t *dir, unsigned idx,
                                uint64_t value)
 {
+#ifdef X86PT_CHECKED
+    x86pt_checked_store(&dir[idx], value);
+#else
     __atomic_store_n(&dir[idx], value, __ATOMIC_RELEASE);
+#endif
     if (pt->mem.observe_write)
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), value);
 }
@@ -38,9 +82,14 @@ static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, un
 {
     uint64_t *slot = &dir_at(pt, dir_pa)[idx];
     uint64_t old = entry_load(slot, 0), desired;
+#if X86PT_MUTANT == 14 /* mutant 14 (check/mutants.def): a plain load and store, no compare-exchange */
+    desired = (old & ~ENTRY_PERMS) | perms;
+    entry_store(pt, dir_pa, dir_at(pt, dir_pa), idx, desired);
+    return;
+#endif
     do
         desired = (old & ~ENTRY_PERMS) | perms;
-    while (!__atomic_compare_exchange_n(slot, &old, desired, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    while (!entry_cas(slot, &old, desired));
     if (pt->mem.observe_write)
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), desired);
 }

@@ -100,9 +100,8 @@ static uint64_t split_page(const struct x86pt *pt, struct range_op *op, uint64_t
 #else
     do {
         for (unsigned j = 0; j < PT_ENTRIES; j++)
-            c[j] = split_part(old, layer, j);
-    } while (!__atomic_compare_exchange_n(slot, &old, dir_entry_encode(child), false, __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
+            entry_write_unlinked(c, j, split_part(old, layer, j));
+    } while (!entry_cas(slot, &old, dir_entry_encode(child)));
     if (pt->mem.observe_write)
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir + 8u * i), dir_entry_encode(child));
 #endif

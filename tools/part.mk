@@ -10,7 +10,7 @@ $(BUILD)/tools/%.o: tools/%.c $(wildcard tools/*.h) $(wildcard model/*.h)
 	$(CC) $(HOST_CFLAGS) -Imodel -c $< -o $@
 
 .SECONDEXPANSION:
-$(X86PT_BIN): $$(CLI_OBJS) $(MODEL_LIB) $(SIM_OBJS) $(LIB)
-	$(CC) $(SAN) -o $@ $(CLI_OBJS) $(MODEL_LIB) $(SIM_OBJS) $(LIB) $(CLI_LDLIBS) $(LDLIBS_HOST)
+$(X86PT_BIN): $$(CLI_OBJS) $(MODEL_LIB) $(SIM_OBJS) $(CHECKED_LIB)
+	$(CC) $(SAN) -o $@ $(CLI_OBJS) $(MODEL_LIB) $(SIM_OBJS) $(CHECKED_LIB) $(CLI_LDLIBS) $(LDLIBS_HOST)
 
 all: $(X86PT_BIN)

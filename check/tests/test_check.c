@@ -48,34 +48,34 @@ static void exhaustive_small_holds(void **st)
     assert_true(states > 1000);
 }
 
-/* A wrong page-table component: its map's last store points the leaf at the wrong frame. */
+/* A wrong page-table component: its map's last store points the leaf at the wrong frame, and
+ * its unmap_range links a split's new directory without RW (the only compare-exchange of an
+ * unmap_range is the swap of a split). */
 struct wrong {
     struct os_pt_impl impl;
     const struct os_pt_impl *inner;
 };
 
-static bool wrong_run(void *ctx, const struct os_consts *c, const struct os_vars *s, const struct os_pt_request *rq,
-                      uint16_t *counts, struct os_pt_outcome *out, char *why, size_t len)
+static bool wrong_next(void *ctx, const struct os_consts *c, const struct os_pt_request *rq, const uint16_t *counts0,
+                       uint64_t private0, const struct os_run_buf *run, unsigned done, struct os_lib_action *a,
+                       struct os_lib_result *res, char *why, size_t len)
 {
     struct wrong *w = ctx;
-    if (!w->inner->run(w->inner->ctx, c, s, rq, counts, out, why, len))
+    const struct os_pt_impl *in = w->inner;
+    if (!in->next(in->ctx, c, rq, counts0, private0, run, done, a, res, why, len))
         return false;
-    if (rq->op == OS_PT_MAP && !rq->range && out->ok && out->nev)
-        out->ev[out->nev - 1].value += K4;
-    if (rq->range && rq->op == OS_PT_UNMAP && out->ok) {
-        /* a split in the wrong order: the directory is swapped in first, then filled */
-        unsigned h = 0;
-        while (h < out->nev && !out->ev[h].hidden)
-            h++;
-        unsigned link = h;
-        while (link < out->nev && out->ev[link].hidden)
-            out->ev[link++].hidden = false;
-        if (h < link && link < out->nev) {
-            struct os_pt_event e = out->ev[link];
-            memmove(&out->ev[h + 1], &out->ev[h], (link - h) * sizeof e);
-            out->ev[h] = e;
-        }
+    if (rq->op == OS_PT_MAP && !rq->range && a->kind == OS_LIB_STORE) {
+        struct os_lib_action after;
+        struct os_lib_result r2;
+        struct os_lib_action store = *a;
+        if (!in->next(in->ctx, c, rq, counts0, private0, run, done + 1, &after, &r2, why, len))
+            return false;
+        *a = store;
+        if (after.kind == OS_LIB_RETURN)
+            a->value += K4;
     }
+    if (rq->range && rq->op == OS_PT_UNMAP && a->kind == OS_LIB_CAS)
+        a->value &= ~UINT64_C(2);
     return true;
 }
 
@@ -85,13 +85,34 @@ static bool wrong_init(void *ctx, const struct os_consts *c, struct hw_pmem *pt,
     return w->inner->init(w->inner->ctx, c, pt, counts, root);
 }
 
+/* Apply steps in order, skipping disabled ones, until the checker objects. */
+static void drive(const struct os_consts *c, struct os_vars *s, struct os_checker *k, const struct os_step *steps,
+                  size_t n, struct violation *v)
+{
+    for (size_t i = 0; i < n && !v->found; i++) {
+        struct os_vars s2;
+        struct os_delta d;
+        struct os_step st = steps[i];
+        char why[512];
+        enum os_step_status r = os_next_step(c, s, &st, &s2, &d, why, sizeof why);
+        if (r == OS_STEP_DISABLED)
+            continue;
+        assert_int_equal(r, OS_STEP_OK);
+        trace_push(&v->trace, &st);
+        if (!os_checker_step(k, s, &s2, &st, &d, &v->check, v->why, sizeof v->why))
+            v->found = true;
+        os_vars_fini(s);
+        *s = s2;
+    }
+}
+
 static void wrong_write_is_caught(void **st)
 {
     (void)st;
     struct check_config cfg;
     check_config_default(&cfg);
     struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
-    struct wrong w = { { NULL, wrong_run, wrong_init }, ptlib_impl(lib) };
+    struct wrong w = { { NULL, wrong_next, wrong_init }, ptlib_impl(lib) };
     w.impl.ctx = &w;
     struct os_consts c;
     check_consts(&cfg, &c, &w.impl);
@@ -101,7 +122,7 @@ static void wrong_write_is_caught(void **st)
     memset(&v, 0, sizeof v);
     assert_true(os_init(&c, &s));
     assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
-    struct os_step steps[6];
+    struct os_step steps[12];
     memset(steps, 0, sizeof steps);
     steps[0].kind = OS_STEP_MAP_START;
     steps[0].vaddr = K4;
@@ -109,22 +130,13 @@ static void wrong_write_is_caught(void **st)
     steps[0].pte.frame.size = K4;
     steps[0].pte.flags.is_writable = true;
     steps[1].kind = OS_STEP_MAP_OP_START;
-    for (int i = 2; i < 5; i++)
+    for (int i = 2; i < 11; i++) /* the walk's loads and the links of new directories */
         steps[i].kind = OS_STEP_VIEW_STUTTER;
-    steps[5].kind = OS_STEP_MAP_END;
-    size_t i;
-    for (i = 0; i < 6 && !v.found; i++) {
-        struct os_vars s2;
-        struct os_delta d;
-        assert_int_equal(os_next_step(&c, &s, &steps[i], &s2, &d, v.why, sizeof v.why), OS_STEP_OK);
-        trace_push(&v.trace, &steps[i]);
-        if (!os_checker_step(&k, &s, &s2, &steps[i], &d, &v.check, v.why, sizeof v.why))
-            v.found = true;
-        os_vars_fini(&s);
-        s = s2;
-    }
+    steps[11].kind = OS_STEP_MAP_END;
+    drive(&c, &s, &k, steps, 12, &v);
     assert_true(v.found);
-    assert_int_equal(i, 6); /* caught at MapEnd, the store that changes the view */
+    /* caught at MapEnd, the store that changes the view */
+    assert_int_equal(v.trace.v[v.trace.n - 1].st.kind, OS_STEP_MAP_END);
     assert_int_equal(v.check, OS_CHECK_WRITE_DISCIPLINE);
     char *buf = NULL;
     size_t len = 0;
@@ -162,7 +174,7 @@ static void random_ranges_hold(void **st)
 }
 
 /* The small exhaustive configuration with ranges (a 2 MiB page, a map/unmap/protect range
- * across its end) holds over its first 40000 states (x86pt check exhaustive --ranges: all). */
+ * across its end) holds over its first 10000 states (x86pt check exhaustive --ranges: all). */
 static void exhaustive_ranges_hold(void **st)
 {
     (void)st;
@@ -172,44 +184,23 @@ static void exhaustive_ranges_hold(void **st)
     bool complete;
     double secs;
     check_config_small_ranges(&cfg);
-    cfg.max_states = 40000;
+    cfg.max_states = 10000;
     assert_int_equal(check_exhaustive(&cfg, &states, &complete, &v, &secs), 0);
-    assert_true(states >= 40000);
+    assert_true(states >= 10000);
     print_message("exhaustive --ranges: %llu states in %.1f s\n", (unsigned long long)states, secs);
     trace_free(&v.trace);
 }
 
-/* Apply steps in order, skipping disabled ones, until the checker objects. */
-static void drive(const struct os_consts *c, struct os_vars *s, struct os_checker *k, const struct os_step *steps,
-                  size_t n, struct violation *v)
-{
-    for (size_t i = 0; i < n && !v->found; i++) {
-        struct os_vars s2;
-        struct os_delta d;
-        struct os_step st = steps[i];
-        char why[512];
-        enum os_step_status r = os_next_step(c, s, &st, &s2, &d, why, sizeof why);
-        if (r == OS_STEP_DISABLED)
-            continue;
-        assert_int_equal(r, OS_STEP_OK);
-        trace_push(&v->trace, &st);
-        if (!os_checker_step(k, s, &s2, &st, &d, &v->check, v->why, sizeof v->why))
-            v->found = true;
-        os_vars_fini(s);
-        *s = s2;
-    }
-}
-
 /* A wrong range write sequence: an unmap_range that splits a 2 MiB page links the new
- * directory before filling it. The linking store removes the huge page from the view: the
- * write discipline catches it at that store, and the trace says so. */
+ * directory without RW. The linking store takes write permission from 512 pages: the write
+ * discipline catches it at that store, and the trace says so. */
 static void wrong_range_write_is_caught(void **st)
 {
     (void)st;
     struct check_config cfg;
     check_config_ranges(&cfg);
     struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
-    struct wrong w = { { NULL, wrong_run, wrong_init }, ptlib_impl(lib) };
+    struct wrong w = { { NULL, wrong_next, wrong_init }, ptlib_impl(lib) };
     w.impl.ctx = &w;
     struct os_consts c;
     check_consts(&cfg, &c, &w.impl);
@@ -219,23 +210,23 @@ static void wrong_range_write_is_caught(void **st)
     memset(&v, 0, sizeof v);
     assert_true(os_init(&c, &s));
     assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
-    struct os_step steps[16];
+    struct os_step steps[40];
     memset(steps, 0, sizeof steps);
     steps[0].kind = OS_STEP_MAP_RANGE_START; /* one 2 MiB page at 0 */
     steps[0].length = 0x200000;
     steps[0].flags.is_writable = true;
     steps[1].kind = OS_STEP_MAP_OP_START;
-    for (int i = 2; i < 6; i++)
+    for (int i = 2; i < 12; i++)
         steps[i].kind = OS_STEP_RANGE_STORE;
-    steps[6].kind = OS_STEP_MAP_END;
-    steps[7].kind = OS_STEP_UNMAP_RANGE_START; /* the last two 4 KiB of it, splitting */
-    steps[7].vaddr = 0x1fe000;
-    steps[7].length = 0x2000;
-    steps[7].split = true;
-    steps[8].kind = OS_STEP_UNMAP_OP_START;
-    for (int i = 9; i < 16; i++)
+    steps[12].kind = OS_STEP_MAP_END;
+    steps[13].kind = OS_STEP_UNMAP_RANGE_START; /* the last two 4 KiB of it, splitting */
+    steps[13].vaddr = 0x1fe000;
+    steps[13].length = 0x2000;
+    steps[13].split = true;
+    steps[14].kind = OS_STEP_UNMAP_OP_START;
+    for (int i = 15; i < 40; i++)
         steps[i].kind = OS_STEP_RANGE_STORE;
-    drive(&c, &s, &k, steps, 16, &v);
+    drive(&c, &s, &k, steps, 40, &v);
     assert_true(v.found);
     assert_int_equal(v.check, OS_CHECK_WRITE_DISCIPLINE);
     char *buf = NULL;
@@ -252,6 +243,142 @@ static void wrong_range_write_is_caught(void **st)
     os_checker_fini(&k);
     os_vars_fini(&s);
     ptlib_free(lib);
+}
+
+/* A scripted protect (x86pt's contract, the hardware's A/D bits): it loads the leaf, then
+ * writes it back read-only with a plain store, or with a compare-exchange. */
+struct scripted {
+    struct os_pt_impl impl;
+    const struct os_pt_impl *inner; /* everything but protect */
+    uint64_t leaf_pa;
+    bool use_cas;
+};
+
+static bool scripted_next(void *ctx, const struct os_consts *c, const struct os_pt_request *rq, const uint16_t *counts0,
+                          uint64_t private0, const struct os_run_buf *run, unsigned done, struct os_lib_action *a,
+                          struct os_lib_result *res, char *why, size_t len)
+{
+    struct scripted *x = ctx;
+    if (rq->op != OS_PT_PROTECT)
+        return x->inner->next(x->inner->ctx, c, rq, counts0, private0, run, done, a, res, why, len);
+    memset(a, 0, sizeof *a);
+    a->pa = x->leaf_pa;
+    if (done == 0) {
+        a->kind = OS_LIB_LOAD;
+    } else if (done == 1) {
+        a->kind = x->use_cas ? OS_LIB_CAS : OS_LIB_STORE;
+        a->expected = run->resp[0];
+        a->value = run->resp[0] & ~UINT64_C(2); /* RW off, every other bit as loaded */
+    } else if (done == 2 && x->use_cas && run->resp[1] != run->resp[0]) {
+        a->kind = OS_LIB_CAS; /* the entry changed: again, from what the exchange saw */
+        a->expected = run->resp[1];
+        a->value = run->resp[1] & ~UINT64_C(2);
+    } else {
+        a->kind = OS_LIB_RETURN;
+        memset(res, 0, sizeof *res);
+        res->ok = true;
+        memcpy(res->counts, counts0, sizeof res->counts);
+        res->private_state = private0;
+        res->flush.lo = rq->vaddr;
+        res->flush.hi = rq->vaddr + K4;
+    }
+    return true;
+}
+
+static bool scripted_init(void *ctx, const struct os_consts *c, struct hw_pmem *pt, uint16_t *counts, uint64_t *root)
+{
+    struct scripted *x = ctx;
+    return x->inner->init(x->inner->ctx, c, pt, counts, root);
+}
+
+/* Map 0x1000 writable; protect it read-only while the MMU sets Dirty between the protect's
+ * load and its store. Returns the check that failed (OS_CHECK_NONE: none). */
+static enum os_check protect_racing_dirty(bool use_cas)
+{
+    struct check_config cfg;
+    check_config_default(&cfg);
+    struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
+    struct scripted x = { { NULL, scripted_next, scripted_init }, ptlib_impl(lib), 0, use_cas };
+    x.impl.ctx = &x;
+    struct os_consts c;
+    check_consts(&cfg, &c, &x.impl);
+    struct os_vars s;
+    struct os_checker k;
+    struct violation v;
+    memset(&v, 0, sizeof v);
+    assert_true(os_init(&c, &s));
+    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    struct os_step map[12];
+    memset(map, 0, sizeof map);
+    map[0].kind = OS_STEP_MAP_START;
+    map[0].vaddr = K4;
+    map[0].pte.frame.base = 2 * K4;
+    map[0].pte.frame.size = K4;
+    map[0].pte.flags.is_writable = true;
+    map[1].kind = OS_STEP_MAP_OP_START;
+    for (int i = 2; i < 11; i++)
+        map[i].kind = OS_STEP_VIEW_STUTTER;
+    map[11].kind = OS_STEP_MAP_END;
+    drive(&c, &s, &k, map, 12, &v);
+    assert_false(v.found);
+    struct hw_pt_view view = hw_vars_pt_view(&c.hw, &s.hw);
+    struct hw_walk w;
+    assert_int_equal(hw_pt_walk(&view, K4, &w), HW_WALK_PAGE);
+    x.leaf_pa = w.entry_pa[3];
+    struct os_step prot[7];
+    memset(prot, 0, sizeof prot);
+    prot[0].kind = OS_STEP_PROTECT_START;
+    prot[0].vaddr = K4;
+    /* flags: read-only, user, executable: as mapped but for RW */
+    prot[1].kind = OS_STEP_PROTECT_OP_START;
+    prot[2].kind = OS_STEP_VIEW_STUTTER; /* load */
+    prot[3].kind = OS_STEP_HW;           /* the MMU: a write through 0x1000 sets A and D */
+    prot[3].hw.kind = HW_STEP_ACCESSED_DIRTY;
+    prot[3].hw.vaddr = K4;
+    prot[3].hw.is_write = true;
+    prot[4].kind = OS_STEP_VIEW_STUTTER; /* store / cmpxchg */
+    prot[5].kind = OS_STEP_VIEW_STUTTER; /* cmpxchg again */
+    prot[6].kind = OS_STEP_PROTECT_OP_END;
+    for (size_t i = 0; i < 7 && !v.found; i++) {
+        struct os_vars s2;
+        struct os_delta d;
+        struct os_step st = prot[i];
+        char why[512];
+        enum os_step_status r = os_next_step(&c, &s, &st, &s2, &d, why, sizeof why);
+        if (r == OS_STEP_DISABLED)
+            continue;
+        if (r == OS_STEP_VIOLATION) {
+            v.found = true;
+            v.check = os_check_of_step(&st);
+            snprintf(v.why, sizeof v.why, "%s", why);
+            break;
+        }
+        assert_int_equal(r, OS_STEP_OK);
+        if (!os_checker_step(&k, &s, &s2, &st, &d, &v.check, v.why, sizeof v.why))
+            v.found = true;
+        os_vars_fini(&s);
+        s = s2;
+    }
+    if (!v.found) { /* the leaf kept A and D */
+        uint64_t leaf = hw_pmem_read(&s.hw.global_pt.mem, x.leaf_pa);
+        assert_true((leaf & 0x60) == 0x60 && !(leaf & 2));
+    }
+    trace_free(&v.trace);
+    os_checker_fini(&k);
+    os_vars_fini(&s);
+    ptlib_free(lib);
+    if (v.found)
+        print_message("%s: %s\n", os_check_name(v.check), v.why);
+    return v.found ? v.check : OS_CHECK_NONE;
+}
+
+/* A Dirty bit the MMU sets between a protect's load and its plain store is lost: caught by the
+ * A/D check; with compare-exchange (retried on the changed entry) nothing is lost. */
+static void plain_store_loses_dirty(void **st)
+{
+    (void)st;
+    assert_int_equal(protect_racing_dirty(false), OS_CHECK_AD_LOST);
+    assert_int_equal(protect_racing_dirty(true), OS_CHECK_NONE);
 }
 
 static void run_to(const struct check_config *cfg, struct check_stats *s, char **text)
@@ -324,6 +451,7 @@ int main(void)
         cmocka_unit_test(wrong_write_is_caught), cmocka_unit_test(same_seed_same_output),
         cmocka_unit_test(shards_combine),        cmocka_unit_test(random_ranges_hold),
         cmocka_unit_test(exhaustive_ranges_hold), cmocka_unit_test(wrong_range_write_is_caught),
+        cmocka_unit_test(plain_store_loses_dirty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -224,7 +224,8 @@ static void test_library_judged(void **state)
 /* The model's A/D step on a hw_vars built from the library's memory, written back. */
 static void random_accessed_dirty(struct world *w, unsigned steps)
 {
-    struct hw_consts c = { 1, 1, 4096, w->width };
+    struct hw_consts c = { .NUMA_no = 1, .core_no = 1, .phys_mem_size = 4096,
+                           .maxphyaddr = w->width };
     struct hw_pmem pm;
     struct hw_vars s;
     assert_true(hw_pmem_from_flat(&pm, w->s.mem, w->s.bytes));

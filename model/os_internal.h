@@ -1,0 +1,51 @@
+/* Helpers the OS model's files share (not part of the model's interface). */
+#ifndef X86PT_MODEL_OS_INTERNAL_H
+#define X86PT_MODEL_OS_INTERNAL_H
+
+#include "os.h"
+
+static inline uint64_t os_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + UINT64_C(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
+    return h * UINT64_C(0xff51afd7ed558ccd);
+}
+
+static inline bool os_bit(const uint64_t *set, uint64_t f) { return (set[f / 64] >> (f % 64)) & 1; }
+static inline void os_bit_set(uint64_t *set, uint64_t f) { set[f / 64] |= UINT64_C(1) << (f % 64); }
+static inline void os_bit_clear(uint64_t *set, uint64_t f) { set[f / 64] &= ~(UINT64_C(1) << (f % 64)); }
+
+/* Is the frame at frame_pa a directory reachable from cr3 (or the root)? */
+bool os_frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa);
+bool os_frame_zero(const struct hw_vars *hw, uint64_t frame_pa);
+
+/* os_lib.c: the run of the lock holder's operation. */
+void os_run_hold(struct os_run *r);
+void os_run_drop(struct os_run *r);
+/* A new, empty run (old: the snapshot of a range operation, taken over; may be NULL). */
+bool os_run_start(struct os_run *r, struct hw_mapping *old, unsigned nold);
+/* The run ends; a range operation keeps its snapshot until it ends (keep_snapshot). */
+void os_run_finish(struct os_run *r, bool keep_snapshot);
+uint64_t os_run_hash(const struct os_run *r);
+bool os_run_equal(const struct os_run *a, const struct os_run *b);
+
+struct os_pt_request os_core_request(const struct os_core_state *cs);
+
+/* How far os_lib_advance takes the operation of a core. */
+enum os_lib_until {
+    OS_LIB_UNTIL_ACCESS,     /* its next access to reachable memory (disabled: it returns next, or
+                                for a map, the access is the store its return follows) */
+    OS_LIB_UNTIL_RETURN,     /* its return (disabled: an access to reachable memory comes first) */
+    OS_LIB_UNTIL_MAP_END,    /* its return, after at most one store (a map's last) */
+};
+
+/* Take core's operation forward in s2 (the caller's copy of the state): allocations, frees and
+ * accesses to directories no walk can reach are made as they come (os_lib.c says why that is
+ * sound), then the access or the return that `until` names. On a return, *res is filled and the
+ * run is dropped. */
+enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2, struct os_step *st,
+                                   unsigned core, enum os_lib_until until, struct os_lib_result *res, char *why,
+                                   size_t len);
+/* Directories freed by the operation that ends go back to the pool (after its shootdown). */
+void os_release_pending(struct os_vars *s);
+
+#endif

@@ -1,0 +1,549 @@
+/*
+ * x86pt's extension of os.rs: the page-table implementation's accesses as steps (os.h).
+ *
+ * os.rs lets one PTMemOp of the lock holder change the page table per step and abstracts the
+ * implementation's reads away. x86pt runs the real library instead, one action at a time
+ * (struct os_lib_action), on the current state. What becomes a step of its own:
+ *   - every load, store and compare-exchange of an entry of a directory some walk can reach,
+ *     and the zeroing of such a directory: the hardware of other cores (walks, TLB fills, A/D
+ *     updates) may act between any two of them, as on a real machine;
+ *   - nothing else: allocations and frees (only the lock holder uses the pool), and accesses
+ *     to a directory this operation took from the pool and has not linked yet (no walk can
+ *     reach it, so they commute with every other step) are made together with the next step.
+ *     A frame freed by an operation goes back to the pool only when the operation ends, after
+ *     its shootdown, so no core can still hold a cached pointer to a pool frame.
+ * Checks made here, beyond spec_pt (os_refinement.c judges the view):
+ *   - Accessed/Dirty: a store that keeps a page (its permissions change, or a split replaces it
+ *     by a directory of its parts) must keep every A and D bit the MMU set in it, up to the
+ *     moment of the store. Removing a page drops its bits by design (x86pt_unmap reports no
+ *     A/D yet);
+ *   - the flush report: when the library returns, its reported range must cover every
+ *     translation its stores removed, moved, split or made less permissive, and dirs_freed
+ *     must be non-zero if it freed a directory that had been reachable.
+ */
+#include "os_internal.h"
+#include "why.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a frame from the pool holds (x86pt.h: alloc_frame's frame may be garbage): a present,
+ * writable, user entry in every word, pointing outside page-table memory, so that linking it
+ * unzeroed changes the MMU's view or breaks the table at every layer. */
+#define POOL_GARBAGE UINT64_C(0x00000000deadb007)
+
+/* ---- the run, as a value ------------------------------------------------------------------- */
+
+void os_run_hold(struct os_run *r)
+{
+    if (r->buf)
+        r->buf->refs++;
+    if (r->snap)
+        r->snap->refs++;
+}
+
+static void buf_drop(struct os_run_buf *b)
+{
+    if (b && --b->refs == 0) {
+        free(b->resp);
+        free(b->phash);
+        free(b);
+    }
+}
+
+static void snap_drop(struct os_snapshot *s)
+{
+    if (s && --s->refs == 0) {
+        free(s->map);
+        free(s);
+    }
+}
+
+void os_run_drop(struct os_run *r)
+{
+    buf_drop(r->buf);
+    snap_drop(r->snap);
+    memset(r, 0, sizeof *r);
+}
+
+void os_run_finish(struct os_run *r, bool keep_snapshot)
+{
+    buf_drop(r->buf);
+    r->buf = NULL;
+    r->done = 0;
+    if (!keep_snapshot) {
+        snap_drop(r->snap);
+        r->snap = NULL;
+    }
+}
+
+static struct os_run_buf *buf_new(unsigned cap)
+{
+    struct os_run_buf *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->refs = 1;
+    b->cap = cap;
+    b->resp = malloc((cap ? cap : 1) * sizeof *b->resp);
+    b->phash = malloc((cap + 1) * sizeof *b->phash);
+    if (!b->resp || !b->phash) {
+        buf_drop(b);
+        return NULL;
+    }
+    b->phash[0] = UINT64_C(0x6c62272e07bb0142);
+    return b;
+}
+
+bool os_run_start(struct os_run *r, struct hw_mapping *old, unsigned nold)
+{
+    os_run_drop(r);
+    r->buf = buf_new(16);
+    if (!r->buf) {
+        free(old);
+        return false;
+    }
+    if (old) {
+        r->snap = calloc(1, sizeof *r->snap);
+        if (!r->snap) {
+            free(old);
+            os_run_drop(r);
+            return false;
+        }
+        r->snap->refs = 1;
+        r->snap->n = nold;
+        r->snap->map = old;
+        uint64_t h = nold;
+        for (unsigned i = 0; i < nold; i++)
+            h = os_mix(os_mix(os_mix(os_mix(h, old[i].base), old[i].pte.frame.base), old[i].pte.frame.size),
+                       (uint64_t)old[i].pte.flags.is_writable | (uint64_t)old[i].pte.flags.is_supervisor << 1 |
+                           (uint64_t)old[i].pte.flags.disable_execute << 2);
+        r->snap->hash = h;
+    }
+    return true;
+}
+
+uint64_t os_run_hash(const struct os_run *r)
+{
+    if (!r->buf)
+        return 0;
+    return os_mix(os_mix(r->buf->phash[r->buf->nresp], r->done), r->snap ? r->snap->hash : 1);
+}
+
+bool os_run_equal(const struct os_run *a, const struct os_run *b)
+{
+    if (!a->buf || !b->buf)
+        return a->buf == b->buf && a->snap == b->snap;
+    if (a->done != b->done || a->buf->nresp != b->buf->nresp ||
+        memcmp(a->buf->resp, b->buf->resp, a->buf->nresp * sizeof *a->buf->resp))
+        return false;
+    if (!a->snap || !b->snap)
+        return a->snap == b->snap;
+    return a->snap->n == b->snap->n && !memcmp(a->snap->map, b->snap->map, a->snap->n * sizeof *a->snap->map);
+}
+
+/* Record a response. The first one of a step copies the shared buffer (*own then says the
+ * step owns it); later ones of the same step append in place. */
+static bool respond(struct os_run *r, bool *own, uint64_t v)
+{
+    struct os_run_buf *b = r->buf;
+    if (!*own || b->nresp == b->cap) {
+        struct os_run_buf *n = buf_new(2 * b->nresp + 16);
+        if (!n)
+            return false;
+        n->nresp = b->nresp;
+        memcpy(n->resp, b->resp, b->nresp * sizeof *b->resp);
+        memcpy(n->phash, b->phash, (b->nresp + 1) * sizeof *b->phash);
+        buf_drop(b);
+        r->buf = b = n;
+        *own = true;
+    }
+    b->resp[b->nresp] = v;
+    b->phash[b->nresp + 1] = os_mix(b->phash[b->nresp], v);
+    b->nresp++;
+    return true;
+}
+
+struct os_pt_request os_core_request(const struct os_core_state *cs)
+{
+    struct os_pt_request rq = { .vaddr = cs->vaddr, .pte = cs->pte, .flags = cs->flags, .range = cs->range };
+    rq.op = os_core_is_unmap(cs->kind) ? OS_PT_UNMAP : os_core_is_protect(cs->kind) ? OS_PT_PROTECT : OS_PT_MAP;
+    if (cs->range) {
+        rq.length = cs->rg.length;
+        rq.paddr = cs->rg.paddr;
+        rq.policy = cs->rg.policy;
+        rq.split = cs->rg.split;
+    }
+    return rq;
+}
+
+/* ---- frames --------------------------------------------------------------------------------- */
+
+struct reach_ctx {
+    uint64_t frame_pa;
+    bool found;
+};
+
+static bool reach_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t vaddr, const struct hw_pde *pde,
+                        const struct hw_pte *combined)
+{
+    struct reach_ctx *r = ctx;
+    (void)layer, (void)entry_pa, (void)vaddr, (void)combined;
+    if (pde->kind == HW_PDE_DIRECTORY && pde->addr == r->frame_pa)
+        r->found = true;
+    return !r->found;
+}
+
+bool os_frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa)
+{
+    struct hw_pt_view v = hw_vars_pt_view(&c->hw, hw);
+    struct reach_ctx r = { frame_pa, frame_pa == hw->global_pt.cr3 };
+    if (!r.found)
+        hw_pt_visit(&v, reach_visit, &r, NULL);
+    return r.found;
+}
+
+bool os_frame_zero(const struct hw_vars *hw, uint64_t frame_pa)
+{
+    for (uint64_t off = 0; off < HW_PAGE_SIZE; off += HW_WORD_SIZE)
+        if (hw_pmem_read(&hw->global_pt.mem, frame_pa + off))
+            return false;
+    return true;
+}
+
+static bool fill_frame(struct hw_vars *hw, uint64_t frame_pa, uint64_t word)
+{
+    for (uint64_t off = 0; off < HW_PAGE_SIZE; off += HW_WORD_SIZE)
+        if (!hw_pmem_write(&hw->global_pt.mem, frame_pa + off, word))
+            return false;
+    return true;
+}
+
+/* spec_t/mem.rs alloc_page, as x86pt's contract has it: the lowest free frame, its contents
+ * garbage (the library must zero it). */
+static uint64_t take_frame(const struct os_consts *c, struct os_vars *s)
+{
+    uint64_t f;
+    if (!os_pt_alloc(c, s->pt_free, &f))
+        return OS_LIB_ALLOC_FAILED;
+    os_bit_set(s->pt_fresh, f / HW_PAGE_SIZE);
+    return fill_frame(&s->hw, f, POOL_GARBAGE) ? f : OS_LIB_ALLOC_FAILED;
+}
+
+/* spec_t/mem.rs dealloc_page: only a zeroed directory nothing points to. A frame this
+ * operation took and never linked goes straight back; any other waits in pt_pending for the
+ * end of the operation, after its shootdown (unless the OS is planted with free_early). */
+static bool give_frame(const struct os_consts *c, struct os_vars *s, struct os_core_state *cs, uint64_t pa,
+                       char *why, size_t len)
+{
+    uint64_t f = pa / HW_PAGE_SIZE;
+    if (pa % HW_PAGE_SIZE || f >= c->pt_frames || os_bit(s->pt_free, f) || os_bit(s->pt_pending, f) ||
+        pa == s->hw.global_pt.cr3)
+        return model_refuse(why, len, "free: frame 0x%" PRIx64 " is not an allocated directory", pa);
+    if (os_frame_reachable(c, &s->hw, pa))
+        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is still linked into the table", pa);
+    if (!os_frame_zero(&s->hw, pa))
+        return model_refuse(why, len, "free: directory 0x%" PRIx64 " is not zeroed", pa);
+    if (os_bit(s->pt_fresh, f)) {
+        os_bit_clear(s->pt_fresh, f);
+        os_bit_set(s->pt_free, f);
+        return true;
+    }
+    cs->freed++;
+    os_bit_set(c->free_early ? s->pt_free : s->pt_pending, f);
+    return true;
+}
+
+void os_release_pending(struct os_vars *s)
+{
+    for (unsigned i = 0; i < OS_PT_FRAMES_MAX / 64; i++) {
+        s->pt_free[i] |= s->pt_pending[i];
+        s->pt_pending[i] = 0;
+    }
+}
+
+/* A fresh frame stops being fresh when a store makes it reachable. */
+static void fresh_now_linked(const struct os_consts *c, struct os_vars *s)
+{
+    for (unsigned f = 0; f < c->pt_frames; f++)
+        if (os_bit(s->pt_fresh, f) && os_frame_reachable(c, &s->hw, (uint64_t)f * HW_PAGE_SIZE))
+            os_bit_clear(s->pt_fresh, f);
+}
+
+/* ---- the checks of a store ---------------------------------------------------------------- */
+
+struct locate_ctx {
+    uint64_t entry_pa;
+    unsigned layer;
+    uint64_t vaddr;
+    bool found;
+};
+
+static bool locate_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t vaddr, const struct hw_pde *pde,
+                         const struct hw_pte *combined)
+{
+    struct locate_ctx *l = ctx;
+    (void)pde, (void)combined;
+    if (entry_pa == l->entry_pa) {
+        l->layer = layer;
+        l->vaddr = vaddr;
+        l->found = true;
+    }
+    return !l->found;
+}
+
+/* The layer of the (non-empty, reachable) entry at pa. */
+static bool locate_entry(const struct os_consts *c, const struct hw_vars *hw, uint64_t pa, unsigned *layer)
+{
+    struct hw_pt_view v = hw_vars_pt_view(&c->hw, hw);
+    struct locate_ctx l = { pa, 0, 0, false };
+    hw_pt_visit(&v, locate_visit, &l, NULL);
+    *layer = l.layer;
+    return l.found;
+}
+
+/* SDM vol. 3A 4.8: the MMU sets A and D with locked operations at any time; software that
+ * rewrites a page entry must not clear them (x86pt.h: protect keeps every other bit). Called
+ * before the store of v over cur at pa (hw: the state before it). */
+static bool ad_kept(const struct os_consts *c, const struct hw_vars *hw, uint64_t pa, uint64_t cur, uint64_t v,
+                    char *why, size_t len)
+{
+    const uint64_t ad = HW_BIT_A | HW_BIT_D;
+    unsigned layer;
+    if (!(cur & HW_BIT_P) || !(cur & ad) || !locate_entry(c, hw, pa, &layer))
+        return true;
+    struct hw_pde o = hw_pde_view(cur, layer, c->hw.maxphyaddr), n = hw_pde_view(v, layer, c->hw.maxphyaddr);
+    uint64_t lost = 0;
+    if (o.kind != HW_PDE_PAGE)
+        return true; /* a directory entry's A bit says nothing once its directory goes */
+    if (n.kind == HW_PDE_PAGE && n.addr == o.addr) {
+        lost = cur & ad & ~v;
+    } else if (n.kind == HW_PDE_DIRECTORY && layer + 1 < HW_NUM_LAYERS) {
+        /* a split: every part of the page must carry the page's bits */
+        for (unsigned j = 0; j < HW_NUM_ENTRIES && n.addr + HW_PAGE_SIZE <= hw_pmem_bytes(&hw->global_pt.mem); j++)
+            lost |= cur & ad & ~hw_pmem_read(&hw->global_pt.mem, n.addr + 8u * j);
+    } else {
+        return true; /* the page goes (unmapped, or another frame): its bits go with it */
+    }
+    if (!lost)
+        return true;
+    return model_refuse(why, len, "store [0x%" PRIx64 "] 0x%" PRIx64 " over 0x%" PRIx64 " loses the %s the MMU set", pa,
+                        v, cur, (lost & HW_BIT_D) ? (lost & HW_BIT_A ? "Accessed and Dirty bits" : "Dirty bit")
+                                                  : "Accessed bit");
+}
+
+/* Widen core's hull of changed translations by what changed from before to after: a page gone,
+ * moved, resized or made less permissive (a page that only gains permissions needs no
+ * invalidation: a stale entry can only fault, and the fault handler retries). */
+static void note_changes(const struct os_consts *c, const struct hw_vars *before, const struct hw_vars *after,
+                         struct os_core_state *cs)
+{
+    struct hw_pt_view vb = hw_vars_pt_view(&c->hw, before), va = hw_vars_pt_view(&c->hw, after);
+    struct hw_interp ib = { 0 }, ia = { 0 };
+    if (hw_interp_pt_mem(&vb, &ib, NULL) == HW_INTERP_OK && hw_interp_pt_mem(&va, &ia, NULL) == HW_INTERP_OK)
+        for (size_t i = 0; i < ib.len; i++) {
+            const struct hw_mapping *m = &ib.map[i];
+            const struct hw_pte *now = hw_interp_get(&ia, m->base);
+            if (now && now->frame.base == m->pte.frame.base && now->frame.size == m->pte.frame.size &&
+                hl_flags_le(m->pte.flags, now->flags))
+                continue;
+            uint64_t lo = m->base, hi = m->base + m->pte.frame.size;
+            if (cs->chg_lo == cs->chg_hi)
+                cs->chg_lo = lo, cs->chg_hi = hi;
+            cs->chg_lo = lo < cs->chg_lo ? lo : cs->chg_lo;
+            cs->chg_hi = hi > cs->chg_hi ? hi : cs->chg_hi;
+        }
+    hw_interp_fini(&ib);
+    hw_interp_fini(&ia);
+}
+
+/* ---- one action ------------------------------------------------------------------------------ */
+
+static bool in_pt_memory(const struct os_vars *s, uint64_t pa)
+{
+    return pa % 8 == 0 && pa < hw_pmem_bytes(&s->hw.global_pt.mem);
+}
+
+/* Is the action's memory unreachable by any walk (a frame this operation took, not linked)? */
+static bool silent(const struct os_vars *s, const struct os_lib_action *a)
+{
+    return os_bit(s->pt_fresh, a->pa / HW_PAGE_SIZE);
+}
+
+/* A store to reachable memory, with its checks. */
+static enum os_step_status visible_store(const struct os_consts *c, struct os_vars *s, struct os_step *st,
+                                         struct os_core_state *cs, uint64_t pa, uint64_t v, char *why, size_t len)
+{
+    uint64_t cur = hw_pmem_read(&s->hw.global_pt.mem, pa);
+    if (!ad_kept(c, &s->hw, pa, cur, v, why, len))
+        return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
+    bool track = os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind);
+    struct hw_vars before;
+    if (track && !hw_vars_copy(&before, &s->hw))
+        return OS_STEP_NOMEM;
+    if (!hw_pmem_write(&s->hw.global_pt.mem, pa, v)) {
+        if (track)
+            hw_vars_fini(&before);
+        return OS_STEP_NOMEM;
+    }
+    if (track) {
+        note_changes(c, &before, &s->hw, cs);
+        unsigned layer;
+        if ((cur & HW_BIT_P) && locate_entry(c, &before, pa, &layer) &&
+            hw_pde_view(cur, layer, c->hw.maxphyaddr).kind == HW_PDE_PAGE &&
+            hw_pde_view(v, layer, c->hw.maxphyaddr).kind == HW_PDE_DIRECTORY)
+            cs->splits = true;
+        hw_vars_fini(&before);
+    }
+    st->wrote = true;
+    st->write_old = cur;
+    cs->stored = true;
+    fresh_now_linked(c, s);
+    return OS_STEP_OK;
+}
+
+static enum os_step_status store(const struct os_consts *c, struct os_vars *s, struct os_step *st,
+                                 struct os_core_state *cs, const struct os_lib_action *a, bool visible, char *why,
+                                 size_t len)
+{
+    if (visible)
+        return visible_store(c, s, st, cs, a->pa, a->value, why, len);
+    return hw_pmem_write(&s->hw.global_pt.mem, a->pa, a->value) ? OS_STEP_OK : OS_STEP_NOMEM;
+}
+
+static enum os_step_status perform(const struct os_consts *c, struct os_vars *s, struct os_step *st,
+                                   struct os_core_state *cs, const struct os_lib_action *a, bool visible, bool *own,
+                                   char *why, size_t len)
+{
+    struct hw_pmem *m = &s->hw.global_pt.mem;
+    if (!in_pt_memory(s, a->pa))
+        return model_refuse(why, len, "the library accessed 0x%" PRIx64 ", outside page-table memory", a->pa),
+               OS_STEP_VIOLATION;
+    if (visible) {
+        st->accessed = true;
+        st->access = a->kind;
+        st->write_pa = a->pa;
+        st->write_value = a->value;
+    }
+    switch (a->kind) {
+    case OS_LIB_LOAD: {
+        uint64_t v = hw_pmem_read(m, a->pa);
+        st->write_value = v;
+        return respond(&s->run, own, v) ? OS_STEP_OK : OS_STEP_NOMEM;
+    }
+    case OS_LIB_CAS: {
+        uint64_t v = hw_pmem_read(m, a->pa);
+        if (!respond(&s->run, own, v))
+            return OS_STEP_NOMEM;
+        if (v != a->expected)
+            return OS_STEP_OK;
+        return store(c, s, st, cs, a, visible, why, len); /* the exchange succeeds */
+    }
+    case OS_LIB_STORE:
+        return store(c, s, st, cs, a, visible, why, len);
+    case OS_LIB_ZERO:
+        if (a->pa % HW_PAGE_SIZE)
+            return model_refuse(why, len, "the library zeroes 0x%" PRIx64 ", not a frame", a->pa), OS_STEP_VIOLATION;
+        if (!fill_frame(&s->hw, a->pa, 0))
+            return OS_STEP_NOMEM;
+        if (visible) {
+            st->wrote = true, cs->stored = true;
+            fresh_now_linked(c, s);
+        }
+        return OS_STEP_OK;
+    default:
+        return model_refuse(why, len, "not an access"), OS_STEP_VIOLATION;
+    }
+}
+
+/* ---- the return ------------------------------------------------------------------------------ */
+
+static enum os_step_status returned(const struct os_consts *c, struct os_vars *s, struct os_step *st,
+                                    struct os_core_state *cs, const struct os_lib_result *res, char *why, size_t len)
+{
+    (void)c;
+    const struct os_flush *f = &res->flush;
+    if (cs->chg_lo < cs->chg_hi && !f->all && !(f->lo <= cs->chg_lo && cs->chg_hi <= f->hi))
+        return st->check = OS_CHECKID_FLUSH_REPORT,
+               model_refuse(why, len, "the flush report [0x%" PRIx64 ", 0x%" PRIx64 ") does not cover [0x%" PRIx64
+                            ", 0x%" PRIx64 "), whose translations the operation changed", f->lo, f->hi, cs->chg_lo,
+                            cs->chg_hi), OS_STEP_VIOLATION;
+    if (cs->freed && !f->dirs_freed)
+        return st->check = OS_CHECKID_FLUSH_REPORT,
+               model_refuse(why, len, "the operation freed %u director%s but its flush report says dirs_freed = 0",
+                            cs->freed, cs->freed > 1 ? "ies" : "y"), OS_STEP_VIOLATION;
+    cs->flush = *f;
+    memcpy(s->pt_counts, res->counts, sizeof s->pt_counts);
+    s->pt_private = res->private_state;
+    memset(s->pt_fresh, 0, sizeof s->pt_fresh); /* frames kept unlinked are leaked: os_inv_tidy */
+    os_run_finish(&s->run, cs->range);
+    return OS_STEP_OK;
+}
+
+/* Does the implementation return right after the store it is about to make (action `done`)? */
+static bool returns_after(const struct os_consts *c, const struct os_vars *s, const struct os_pt_request *rq)
+{
+    struct os_lib_action a;
+    struct os_lib_result res;
+    char why[8];
+    return c->impl->next(c->impl->ctx, c, rq, s->pt_counts, s->pt_private, s->run.buf, s->run.done + 1, &a, &res, why,
+                         sizeof why) &&
+           a.kind == OS_LIB_RETURN;
+}
+
+enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2, struct os_step *st,
+                                   unsigned core, enum os_lib_until until, struct os_lib_result *res, char *why,
+                                   size_t len)
+{
+    struct os_core_state *cs = &s2->core_states[core];
+    struct os_pt_request rq = os_core_request(cs);
+    bool own = false, single_map = rq.op == OS_PT_MAP && !rq.range;
+    if (!s2->run.buf)
+        return model_refuse(why, len, "no operation in flight"), OS_STEP_DISABLED;
+    for (;;) {
+        struct os_lib_action a;
+        enum os_step_status r;
+        if (!c->impl->next(c->impl->ctx, c, &rq, s2->pt_counts, s2->pt_private, s2->run.buf, s2->run.done, &a, res, why,
+                           len))
+            return OS_STEP_VIOLATION;
+        switch (a.kind) {
+        case OS_LIB_ALLOC: {
+            uint64_t f = take_frame(c, s2);
+            if (!respond(&s2->run, &own, f))
+                return OS_STEP_NOMEM;
+            break;
+        }
+        case OS_LIB_FREE:
+            if (!give_frame(c, s2, cs, a.pa, why, len))
+                return OS_STEP_VIOLATION;
+            st->nfreed++;
+            break;
+        case OS_LIB_RETURN:
+            if (until == OS_LIB_UNTIL_ACCESS)
+                return model_refuse(why, len, "the operation returns next"), OS_STEP_DISABLED;
+            return returned(c, s2, st, cs, res, why, len);
+        default:
+            if (silent(s2, &a)) {
+                if ((r = perform(c, s2, st, cs, &a, false, &own, why, len)) != OS_STEP_OK)
+                    return r;
+                st->nsilent++;
+                break;
+            }
+            if (until == OS_LIB_UNTIL_RETURN || (until == OS_LIB_UNTIL_MAP_END && st->accessed))
+                return model_refuse(why, len, "an access to the table comes first"), OS_STEP_DISABLED;
+            bool last = single_map && a.kind == OS_LIB_STORE && returns_after(c, s2, &rq);
+            if (until == OS_LIB_UNTIL_MAP_END && !last)
+                return model_refuse(why, len, "not the map's last store"), OS_STEP_DISABLED;
+            if (until == OS_LIB_UNTIL_ACCESS && last)
+                return model_refuse(why, len, "the map's last store belongs to MapEnd"), OS_STEP_DISABLED;
+            if ((r = perform(c, s2, st, cs, &a, true, &own, why, len)) != OS_STEP_OK)
+                return r;
+            s2->run.done++;
+            if (until == OS_LIB_UNTIL_ACCESS)
+                return OS_STEP_OK;
+            continue;
+        }
+        s2->run.done++;
+    }
+}
