@@ -31,6 +31,8 @@ void check_config_default(struct check_config *cfg)
     cfg->nsizes = 3;
     cfg->protect = true;
     cfg->ad = true;
+    cfg->mmu_walks = 2;
+    cfg->mmu_pscache = 2;
     cfg->phys_mem_size = 16 * K4;
     cfg->pt_frames = 48;
     cfg->maxphyaddr = 40;
@@ -56,6 +58,8 @@ void check_config_small(struct check_config *cfg)
     cfg->nsizes = 2;
     cfg->protect = true;
     cfg->ad = false;
+    cfg->mmu_walks = 0; /* the exhaustive configuration keeps the atomic hardware (README) */
+    cfg->mmu_pscache = 0;
     cfg->phys_mem_size = 2 * K4;
     cfg->pt_frames = 8;
 }
@@ -72,6 +76,9 @@ void check_consts(const struct check_config *cfg, struct os_consts *c, const str
         c->ULT2core[t] = os_core_of(c, t % (cfg->nodes * cfg->cores));
     c->pt_frames = cfg->pt_frames;
     c->pt_reserved = cfg->pt_reserved;
+    c->hw.mmu_walks = cfg->mmu_walks;
+    c->hw.mmu_pscache = cfg->mmu_pscache;
+    c->free_early = cfg->free_early;
     c->impl = impl;
 }
 

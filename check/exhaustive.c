@@ -241,6 +241,93 @@ static bool watched(const struct hw_mapping *m)
     return false;
 }
 
+/* Does some core's in-flight walk or paging-structure cache point into the frame? */
+static bool referenced(const struct os_consts *c, const struct os_vars *s, uint64_t frame)
+{
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, os_core_of(c, i));
+        for (unsigned w = 0; m && w < m->nwalks; w++)
+            for (unsigned l = 0; l < HW_NUM_LAYERS; l++)
+                if (m->walks[w].table[l] == frame)
+                    return true;
+        for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
+            for (unsigned e = 0; e < m->npscache[l]; e++)
+                if (m->pscache[l][e].table == frame)
+                    return true;
+    }
+    return false;
+}
+
+/* The rl3 hardware's steps (hw_consts mmu_*): every core may start a walk of every workload
+ * address (a write, which sets A and D; a read walk does a subset of what it does), from CR3 or
+ * from each cached entry that matches, step any walk, cache what it read, fill its TLB from it,
+ * abandon it, evict a cache entry; the page allocator may fill any free pool frame. */
+static bool emit_mmu(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
+{
+    const struct check_config *cfg = S->cfg;
+    const struct os_consts *c = &S->c;
+    struct os_step st;
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        struct hw_core core = os_core_of(c, i);
+        const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+        for (unsigned v = 0; v < cfg->nvaddrs; v++)
+            for (unsigned l = 0; l <= HW_PSCACHE_LEVELS; l++)
+                for (unsigned e = 0; e < (l == HW_PSCACHE_LEVELS ? 1u : m ? m->npscache[l] : 0u); e++) {
+                    memset(&st, 0, sizeof st);
+                    st.kind = OS_STEP_HW;
+                    st.hw.kind = HW_STEP_WALK_INIT;
+                    st.hw.core = core;
+                    st.hw.vaddr = cfg->vaddrs[v];
+                    st.hw.access = HW_ACCESS_WRITE;
+                    if (l < HW_PSCACHE_LEVELS) {
+                        if (m->pscache[l][e].key != hw_pscache_key(st.hw.vaddr, l))
+                            continue;
+                        st.hw.use_cache = true, st.hw.cache_level = l, st.hw.cache_index = e;
+                    }
+                    if (!emit(S, s, idx, k, st))
+                        return false;
+                }
+        for (unsigned w = 0; m && w < m->nwalks; w++) {
+            static const enum hw_step_kind kinds[] = { HW_STEP_WALK_STEP, HW_STEP_WALK_TLB_FILL, HW_STEP_WALK_ABORT };
+            for (unsigned j = 0; j < 3 + (c->hw.mmu_pscache ? HW_PSCACHE_LEVELS : 0); j++) {
+                memset(&st, 0, sizeof st);
+                st.kind = OS_STEP_HW;
+                st.hw.core = core;
+                st.hw.walk_index = w;
+                st.hw.kind = j < 3 ? kinds[j] : HW_STEP_CACHE_FILL;
+                st.hw.cache_level = j < 3 ? 0 : j - 3;
+                if (!emit(S, s, idx, k, st))
+                    return false;
+            }
+        }
+        for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
+            for (unsigned e = 0; e < m->npscache[l]; e++) {
+                memset(&st, 0, sizeof st);
+                st.kind = OS_STEP_HW;
+                st.hw.kind = HW_STEP_CACHE_EVICT;
+                st.hw.core = core;
+                st.hw.cache_level = l, st.hw.cache_index = e;
+                if (!emit(S, s, idx, k, st))
+                    return false;
+            }
+    }
+    /* the page allocator's other users: a free frame filled with a user page entry. Only a
+     * frame some core's walk or cached entry points into: a write to any other free frame
+     * commutes with every step until the frame is allocated again, which overwrites it. */
+    uint64_t reuse = (cfg->phys_mem_size - HW_PAGE_SIZE) | 0x67;
+    for (unsigned f = 0; f < c->pt_frames; f++)
+        if ((s->pt_free[f / 64] >> (f % 64) & 1) && referenced(c, s, (uint64_t)f * HW_PAGE_SIZE) &&
+            hw_pmem_read(&s->hw.global_pt.mem, (uint64_t)f * HW_PAGE_SIZE) != reuse) {
+            memset(&st, 0, sizeof st);
+            st.kind = OS_STEP_FRAME_REUSE;
+            st.reuse_pa = (uint64_t)f * HW_PAGE_SIZE;
+            st.reuse_value = reuse;
+            if (!emit(S, s, idx, k, st))
+                return false;
+        }
+    return true;
+}
+
 static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
 {
     const struct check_config *cfg = S->cfg;
@@ -340,6 +427,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                 return false;
         }
     }
+    if (c->hw.mmu_walks && !emit_mmu(S, s, idx, k))
+        return false;
     if (cfg->ad)
         for (size_t m = 0; m < k->pt.len; m++)
             for (int w = 0; w < 2; w++) {

@@ -2,7 +2,9 @@
  * `x86pt check --mutants`: for each mutant of check/mutants.def, build the checker against a
  * library compiled with -DX86PT_MUTANT=id (make BUILD=build-mutant-id), run it on a short
  * random configuration, then on the range workload (random --ranges), then the small
- * exhaustive one, and report which check caught it.
+ * exhaustive one, and report which check caught it. A mutant of the OS model (id >= 100: a
+ * kernel protocol bug, planted by a checker option) runs the unmutated library with that
+ * option.
  */
 #include "check.h"
 
@@ -44,6 +46,15 @@ static bool run_caught(const char *cmd, char *caught, size_t len)
     return violation;
 }
 
+/* The checker option that plants an OS-model mutant ("" for a library mutant). */
+static const char *os_mutant_option(int id)
+{
+    switch (id) {
+    case 101: return "--free-early";
+    default: return "";
+    }
+}
+
 int check_mutants(const char *self, const struct check_config *cfg)
 {
     (void)self;
@@ -52,24 +63,27 @@ int check_mutants(const char *self, const struct check_config *cfg)
     for (unsigned i = 0; i < n; i++) {
         const struct mutant *m = &mutants[i];
         char cmd[1024], caught[256] = "";
+        int build = m->id >= 100 ? 0 : m->id; /* build-mutant-0: the library as shipped */
+        const char *opt = os_mutant_option(m->id);
         snprintf(cmd, sizeof cmd,
                  "%s -s --no-print-directory LIB_EXTRA=-DX86PT_MUTANT=%d BUILD=build-mutant-%d "
                  "build-mutant-%d/check/x86pt-check >/dev/null 2>&1",
-                 make, m->id, m->id, m->id);
+                 make, build, build, build);
         if (system(cmd) != 0) {
             printf("mutant %s: MISSED (build failed)\n", m->name);
             continue;
         }
-        snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --steps %llu --seed %llu 2>&1", m->id,
-                 (unsigned long long)(cfg->steps < 200000 ? cfg->steps : 200000), (unsigned long long)cfg->seed);
+        snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random %s --steps %llu --seed %llu 2>&1", build,
+                 opt, (unsigned long long)(cfg->steps < 200000 ? cfg->steps : 200000), (unsigned long long)cfg->seed);
         bool hit = run_caught(cmd, caught, sizeof caught);
         if (!hit) { /* the range workload (check_config_ranges) */
-            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --ranges --steps 200000 --seed %llu 2>&1",
-                     m->id, (unsigned long long)cfg->seed);
+            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check random --ranges %s --steps 400000 --seed %llu 2>&1",
+                     build, opt, (unsigned long long)cfg->seed);
             hit = run_caught(cmd, caught, sizeof caught);
         }
         if (!hit) {
-            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check exhaustive --max-states 300000 2>&1", m->id);
+            snprintf(cmd, sizeof cmd, "build-mutant-%d/check/x86pt-check exhaustive %s --max-states 300000 2>&1", build,
+                     opt);
             hit = run_caught(cmd, caught, sizeof caught);
         }
         if (hit) {

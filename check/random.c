@@ -20,6 +20,7 @@ struct runner {
     struct os_vars cur;
     struct os_checker k;
     uint64_t rng;
+    unsigned hot;      /* the frame most recently given back to the pool (+1; 0: none) */
 };
 
 static uint64_t rnd(struct runner *r)
@@ -132,6 +133,67 @@ static void gen_rw(struct runner *r, struct os_step *st)
     st->hw.op.kind = op < 5 ? HW_RW_STORE : HW_RW_LOAD;
     st->hw.op.is_exec = op == 9;
     st->hw.op.new_value = below(r, 2) ? rnd(r) : below(r, 4);
+}
+
+/* The rl3 hardware (hw_consts mmu_*): any core walks any address at any time, one entry per
+ * step, caches the directory entries it read, fills its TLB from what it saw. */
+static void gen_mmu(struct runner *r, struct os_step *st)
+{
+    struct hw_core k = os_core_of(&r->c, below(r, os_ncores(&r->c)));
+    const struct hw_mmu_core *m = hw_core_mmu_const(&r->c.hw, &r->cur.hw, k);
+    unsigned x = below(r, 16);
+    st->kind = OS_STEP_HW;
+    st->hw.core = k;
+    if (m && m->nwalks && x < 11) {
+        unsigned w = below(r, m->nwalks);
+        st->hw.walk_index = w;
+        if (m->walks[w].complete)
+            st->hw.kind = below(r, 8) ? HW_STEP_WALK_TLB_FILL : HW_STEP_WALK_ABORT;
+        else if (x < 3 && r->c.hw.mmu_pscache)
+            st->hw.kind = HW_STEP_CACHE_FILL, st->hw.cache_level = below(r, HW_PSCACHE_LEVELS);
+        else
+            st->hw.kind = HW_STEP_WALK_STEP;
+        return;
+    }
+    unsigned level = below(r, HW_PSCACHE_LEVELS);
+    if (m && x == 15 && m->npscache[level]) {
+        st->hw.kind = HW_STEP_CACHE_EVICT;
+        st->hw.cache_level = level;
+        st->hw.cache_index = below(r, m->npscache[level]);
+        return;
+    }
+    const struct hw_interp *pt = &r->k.pt;
+    st->hw.kind = HW_STEP_WALK_INIT;
+    st->hw.access = (enum hw_access)below(r, 3);
+    if (pt->len && below(r, 2))
+        st->hw.vaddr = (pt->map[below(r, (unsigned)pt->len)].base & ~(HW_L2_ENTRY_SIZE - 1)) +
+                       HW_PAGE_SIZE * (uint64_t)below(r, 512) + 8 * (uint64_t)below(r, 512); /* its 2 MiB */
+    else
+        st->hw.vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 64);
+    /* CacheUse: from a cached entry that matches, the deepest level first */
+    for (unsigned l = HW_PSCACHE_LEVELS; m && r->c.hw.mmu_pscache && below(r, 4) && l-- > 0;)
+        for (unsigned i = 0; i < m->npscache[l]; i++)
+            if (m->pscache[l][i].key == hw_pscache_key(st->hw.vaddr, l)) {
+                st->hw.use_cache = true;
+                st->hw.cache_level = l;
+                st->hw.cache_index = i;
+                return;
+            }
+}
+
+/* The rest of the kernel writes a free pool frame: often a present user entry pointing at data
+ * memory, so that a core still walking into a freed directory finds a translation. */
+static void gen_frame_reuse(struct runner *r, struct os_step *st)
+{
+    /* the page allocator hands out the frame freed last first (LIFO, as Linux's per-CPU lists) */
+    unsigned f = r->hot && below(r, 4) ? r->hot - 1 : below(r, r->c.pt_frames);
+    if (!(r->cur.pt_free[f / 64] >> (f % 64) & 1)) {
+        gen_mmu(r, st);
+        return;
+    }
+    st->kind = OS_STEP_FRAME_REUSE;
+    st->reuse_pa = (uint64_t)f * HW_PAGE_SIZE + 8 * (uint64_t)below(r, 512);
+    st->reuse_value = below(r, 2) ? (r->cfg->phys_mem_size - HW_PAGE_SIZE) | 0x67 : rnd(r);
 }
 
 static void gen_ad(struct runner *r, struct os_step *st)
@@ -272,8 +334,12 @@ static void gen_progress(struct runner *r, struct os_step *st)
 
 static void gen(struct runner *r, struct os_step *st)
 {
-    unsigned x = below(r, 100);
     memset(st, 0, sizeof *st);
+    if (r->c.hw.mmu_walks && below(r, 5) == 0) { /* a fifth of the steps: the rl3 hardware */
+        below(r, 16) ? gen_mmu(r, st) : gen_frame_reuse(r, st);
+        return;
+    }
+    unsigned x = below(r, 100);
     if (x < 30)
         gen_rw(r, st);
     else if (x < 40)
@@ -282,6 +348,7 @@ static void gen(struct runner *r, struct os_step *st)
         gen_evict(r, st, below(r, os_ncores(&r->c)));
     else if (x < 50 && r->cfg->ad)
         gen_ad(r, st);
+
     else if (x < 62)
         gen_start(r, st);
     else
@@ -334,6 +401,12 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
             break;
         case HW_STEP_TLB_FILL: s->tlb_fills++; break;
         case HW_STEP_TLB_EVICT: s->tlb_evicts++; break;
+        case HW_STEP_WALK_INIT: s->walk_inits++, s->cache_uses += st->hw.use_cache; break;
+        case HW_STEP_WALK_STEP: s->walk_steps++; break;
+        case HW_STEP_WALK_TLB_FILL: s->walk_fills++; break;
+        case HW_STEP_WALK_ABORT: break;
+        case HW_STEP_CACHE_FILL: s->cache_fills++; break;
+        case HW_STEP_CACHE_EVICT: s->cache_evicts++; break;
         default: s->ad_updates++; break;
         }
         break;
@@ -346,6 +419,8 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
         break;
     case OS_STEP_UNMAP_INITIATE_SHOOTDOWN:
     case OS_STEP_PROTECT_INITIATE_SHOOTDOWN: s->shootdowns++; break;
+    case OS_STEP_ACK_SHOOTDOWN_IPI: s->invalidations++; break;
+    case OS_STEP_FRAME_REUSE: s->frame_reuses++; break;
     default: break;
     }
     if (st->accessed) {
@@ -386,6 +461,9 @@ static enum try_result try_step(struct runner *r, struct os_step *st, bool allow
         os_vars_fini(&s2);
         return TRY_VIOLATION;
     }
+    for (unsigned f = 0; f < r->c.pt_frames; f++)
+        if ((s2.pt_free[f / 64] & ~r->cur.pt_free[f / 64]) >> (f % 64) & 1)
+            r->hot = f + 1;
     os_vars_fini(&r->cur);
     r->cur = s2;
     return TRY_OK;
@@ -575,6 +653,11 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
                " zeroings (+%" PRIu64 " to unlinked directories, folded in); %" PRIu64
                " A/D updates raced a library operation\n",
             s->lib_loads, s->lib_stores, s->lib_cas, s->lib_zeroes, s->lib_silent, s->ad_races);
+    fprintf(f, "walks (rl3): %" PRIu64 " started (%" PRIu64 " from a cached entry), %" PRIu64 " entry reads, %" PRIu64
+               " TLB fills; paging-structure caches: %" PRIu64 " fills, %" PRIu64 " evictions, %" PRIu64
+               " invalidations by shootdown; %" PRIu64 " free frames reused\n",
+            s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
+            s->invalidations, s->frame_reuses);
     fprintf(f, "steps by kind:");
     for (unsigned k = 0; k < OS_STEP_KIND_COUNT; k++)
         if (s->by_step[k])
@@ -589,7 +672,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
 #define SHARD_FIELDS(X)                                                                               \
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
-            X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races)
+            X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

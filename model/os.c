@@ -42,7 +42,7 @@ const char *os_step_name(enum os_step_kind k)
                                      "AckShootdownIPI", "UnmapEnd", "ViewStutter", "ProtectStart",
                                      "ProtectOpStart", "ProtectOpEnd", "ProtectInitiateShootdown",
                                      "ProtectEnd", "MapRangeStart", "UnmapRangeStart", "ProtectRangeStart",
-                                     "RangeStore" };
+                                     "RangeStore", "FrameReuse" };
     return (unsigned)k < OS_STEP_KIND_COUNT ? n[k] : "?";
 }
 
@@ -136,7 +136,8 @@ uint64_t os_vars_hash(const struct os_vars *s)
     for (unsigned i = 0; i < OS_MAX_CORES; i++)
         h = hash_core(h, &s->core_states[i]);
     h = mix(mix(mix(h, s->TLB_Shootdown.vaddr), s->TLB_Shootdown.open_requests), s->TLB_Shootdown.for_protect);
-    h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi), 2 + s->TLB_Shootdown.all);
+    h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi),
+            2 + s->TLB_Shootdown.all + 4 * s->TLB_Shootdown.dirs);
     h = mix(mix(h, s->sound), s->pt_private);
     for (unsigned i = 0; i < OS_PT_FRAMES_MAX / 64; i++)
         h = mix(mix(mix(h, s->pt_free[i]), s->pt_pending[i]), s->pt_fresh[i]);
@@ -174,6 +175,7 @@ bool os_vars_equal(const struct os_vars *a, const struct os_vars *b)
         memcmp(a->pt_counts, b->pt_counts, sizeof a->pt_counts) || !os_run_equal(&a->run, &b->run) ||
         memcmp(a->pt_pending, b->pt_pending, sizeof a->pt_pending) ||
         memcmp(a->pt_fresh, b->pt_fresh, sizeof a->pt_fresh) || a->TLB_Shootdown.all != b->TLB_Shootdown.all ||
+        a->TLB_Shootdown.dirs != b->TLB_Shootdown.dirs ||
         a->TLB_Shootdown.lo != b->TLB_Shootdown.lo || a->TLB_Shootdown.hi != b->TLB_Shootdown.hi)
         return false;
     return hw_vars_equal(&a->hw, &b->hw);
@@ -424,6 +426,31 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         case HW_STEP_ACCESSED_DIRTY:
             snprintf(buf, len, "MMU HW AccessedDirty 0x%" PRIx64 "%s", st->hw.vaddr, st->hw.is_write ? " (write)" : "");
             break;
+        case HW_STEP_WALK_INIT: {
+            static const char *const acc[] = { "read", "write", "exec" };
+            static const char *const lvl[] = { "PML4E", "PDPTE", "PDE" };
+            snprintf(buf, len, "core %u.%u HW WalkInit 0x%" PRIx64 " (%s)%s%s", st->hw.core.NUMA_id, st->hw.core.core_id,
+                     st->hw.vaddr, acc[st->hw.access % 3], st->hw.use_cache ? " from its cached " : "",
+                     st->hw.use_cache ? lvl[st->hw.cache_level % 3] : "");
+            break;
+        }
+        case HW_STEP_WALK_STEP:
+        case HW_STEP_WALK_ABORT:
+        case HW_STEP_WALK_TLB_FILL:
+            snprintf(buf, len, "core %u.%u HW %s of walk %u", st->hw.core.NUMA_id, st->hw.core.core_id,
+                     st->hw.kind == HW_STEP_WALK_STEP    ? "WalkStep (one entry read)"
+                     : st->hw.kind == HW_STEP_WALK_ABORT ? "WalkAbort"
+                                                         : "TLBFill from the completed walk",
+                     st->hw.walk_index);
+            break;
+        case HW_STEP_CACHE_FILL:
+            snprintf(buf, len, "core %u.%u HW CacheFill level %u from walk %u", st->hw.core.NUMA_id,
+                     st->hw.core.core_id, st->hw.cache_level, st->hw.walk_index);
+            break;
+        case HW_STEP_CACHE_EVICT:
+            snprintf(buf, len, "core %u.%u HW CacheEvict level %u entry %u", st->hw.core.NUMA_id, st->hw.core.core_id,
+                     st->hw.cache_level, st->hw.cache_index);
+            break;
         default:
             snprintf(buf, len, "HW ?");
         }
@@ -436,6 +463,10 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         return;
     case OS_STEP_UNMAP_START:
         snprintf(buf, len, "thread %u UnmapStart 0x%" PRIx64, st->ULT_id, st->vaddr);
+        return;
+    case OS_STEP_FRAME_REUSE:
+        snprintf(buf, len, "kernel FrameReuse: free frame 0x%" PRIx64 " filled with 0x%" PRIx64,
+                 st->reuse_pa & ~(HW_PAGE_SIZE - 1), st->reuse_value);
         return;
     case OS_STEP_PROTECT_START:
         snprintf(buf, len, "thread %u ProtectStart 0x%" PRIx64 "%s%s%s", st->ULT_id, st->vaddr,
@@ -484,7 +515,7 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         n += snprintf(buf + n, len - (size_t)n, ", freed %u director%s", st->nfreed, st->nfreed > 1 ? "ies" : "y");
     if (n >= 0 && (size_t)n < len &&
         (st->kind == OS_STEP_MAP_END || st->kind == OS_STEP_UNMAP_OP_START || st->kind == OS_STEP_PROTECT_OP_START ||
-         st->kind == OS_STEP_MAP_OP_START || st->kind == OS_STEP_UNMAP_END || st->kind == OS_STEP_PROTECT_END))
+         st->kind == OS_STEP_UNMAP_END || st->kind == OS_STEP_PROTECT_END))
         snprintf(buf + n, len - (size_t)n, " (%s)", st->result_ok ? "Ok" : "Err");
 }
 
@@ -503,8 +534,21 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
                                    struct os_vars *s2, struct os_delta *d, char *why, size_t len)
 {
     struct hw_step *h = &st->hw;
-    if (h->kind == HW_STEP_PT_MEM_OP)
-        return model_refuse(why, len, "PTMemOp is not a HW step of a thread"), OS_STEP_DISABLED;
+    switch (h->kind) { /* what the hardware does of its own accord; the rest is software's */
+    case HW_STEP_READ_WRITE:
+    case HW_STEP_TLB_FILL:
+    case HW_STEP_TLB_EVICT:
+    case HW_STEP_ACCESSED_DIRTY:
+    case HW_STEP_WALK_INIT:
+    case HW_STEP_WALK_STEP:
+    case HW_STEP_WALK_ABORT:
+    case HW_STEP_WALK_TLB_FILL:
+    case HW_STEP_CACHE_FILL:
+    case HW_STEP_CACHE_EVICT:
+        break;
+    default:
+        return model_refuse(why, len, "%s is software's, not a HW step", "this step"), OS_STEP_DISABLED;
+    }
     if (h->kind == HW_STEP_READ_WRITE) {
         /* step_HW: the thread's core is Idle; x86pt: it uses its own core's TLB */
         if (st->ULT_id >= c->ULT_no)
@@ -839,28 +883,76 @@ static enum os_step_status step_initiate_shootdown(const struct os_consts *c, co
     s2->TLB_Shootdown.open_requests = (uint32_t)((UINT64_C(1) << os_ncores(c)) - 1);
     s2->TLB_Shootdown.for_protect = prot;
     s2->TLB_Shootdown.all = cs->flush.all;
+    s2->TLB_Shootdown.dirs = cs->flush.dirs_freed > 0;
     s2->TLB_Shootdown.lo = cs->flush.lo;
     s2->TLB_Shootdown.hi = cs->flush.hi;
     return OS_STEP_OK;
 }
 
-/* os.rs: step_Ack_Shootdown_IPI, as the kernel's IPI handler does it: invlpg every page of the
- * reported range (every entry when flush_all; SDM vol. 3A 4.10.4.1: invlpg removes the TLB
- * entries of the page that contains the address), then acknowledge. os.rs instead waits for
- * TLBEvict steps to have removed vaddr; x86pt removes exactly what was asked, so that a stale
- * entry outside the report survives and the invariants see it. */
+/* The most pages a shootdown invalidates one by one; above, the core reloads CR3 (the ceiling
+ * Linux uses, and the library's flush_all threshold, x86pt.h). */
+#define OS_INVLPG_MAX_PAGES 33u
+
+/* os.rs: step_Ack_Shootdown_IPI, as the kernel's IPI handler does it: invlpg every 4 KiB page
+ * of the reported range (SDM vol. 3A 4.10.4.1: the TLB entries of the page containing the
+ * address, and the paging-structure-cache entries that would translate it), or reload CR3 when
+ * the report says flush_all, freed directories, or spans more than OS_INVLPG_MAX_PAGES pages;
+ * then acknowledge. os.rs instead waits for TLBEvict steps to have removed vaddr; x86pt
+ * removes exactly what was asked, so that a stale entry outside the report survives and the
+ * invariants see it. */
 static enum os_step_status step_ack(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                     struct os_vars *s2, char *why, size_t len)
 {
     if (st->core >= os_ncores(c) || !(s1->TLB_Shootdown.open_requests >> st->core & 1))
         return model_refuse(why, len, "no open request for this core"), OS_STEP_DISABLED;
+    const struct os_shootdown *sd = &s1->TLB_Shootdown;
+    struct hw_core k = os_core_of(c, st->core);
+    uint64_t pages = (sd->hi - sd->lo) / HW_PAGE_SIZE;
+    struct hw_vars hw;
+    enum hw_step_status r;
+    if (!hw_vars_copy(&hw, &s1->hw))
+        return OS_STEP_NOMEM;
+    if (sd->all || sd->dirs || pages > OS_INVLPG_MAX_PAGES) {
+        struct hw_vars n;
+        if ((r = hw_step_FlushAll(&c->hw, &hw, k, &n)) == HW_STEP_OK)
+            hw_vars_fini(&hw), hw = n;
+    } else {
+        r = HW_STEP_OK;
+        for (uint64_t va = sd->lo; va < sd->hi && r == HW_STEP_OK; va += HW_PAGE_SIZE) {
+            struct hw_vars n;
+            if ((r = hw_step_Invlpg(&c->hw, &hw, k, va, &n)) == HW_STEP_OK)
+                hw_vars_fini(&hw), hw = n;
+        }
+    }
+    if (r != HW_STEP_OK) {
+        hw_vars_fini(&hw);
+        if (r == HW_STEP_E_NOMEM)
+            return OS_STEP_NOMEM;
+        return model_refuse(why, len, "invalidation refused: %s", hw_step_status_str(r)), OS_STEP_DISABLED;
+    }
+    memcpy(s2, s1, sizeof *s2);
+    os_run_hold(&s2->run);
+    s2->hw = hw;
+    s2->TLB_Shootdown.open_requests &= ~(UINT32_C(1) << st->core);
+    return OS_STEP_OK;
+}
+
+/* x86pt: the rest of the kernel. A frame in the page-table pool belongs to the page allocator,
+ * which may hand it to anyone, who may write anything into it: a directory freed to the pool
+ * while some core may still walk into it (a cached entry, a walk in flight) shows. */
+static enum os_step_status step_frame_reuse(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                            struct os_vars *s2, char *why, size_t len)
+{
+    uint64_t f = st->reuse_pa / HW_PAGE_SIZE;
+    if (st->reuse_pa % 8 || f >= c->pt_frames || !os_bit(s1->pt_free, f))
+        return model_refuse(why, len, "0x%" PRIx64 " is not in a free pool frame", st->reuse_pa), OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
-    struct hw_tlb *tlb = hw_core_tlb(&c->hw, &s2->hw, os_core_of(c, st->core));
-    for (uint32_t e = tlb->len; e-- > 0;)
-        if (os_tlb_entry_in_shootdown(&s2->TLB_Shootdown, &tlb->entries[e]))
-            hw_tlb_remove(tlb, tlb->entries[e].base);
-    s2->TLB_Shootdown.open_requests &= ~(UINT32_C(1) << st->core);
+    for (uint64_t off = 0; off < HW_PAGE_SIZE; off += HW_WORD_SIZE) /* a page of the same word */
+        if (!hw_pmem_write(&s2->hw.global_pt.mem, (st->reuse_pa & ~(HW_PAGE_SIZE - 1)) + off, st->reuse_value)) {
+            os_vars_fini(s2);
+            return OS_STEP_NOMEM;
+        }
     return OS_STEP_OK;
 }
 
@@ -935,6 +1027,8 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
         return step_initiate_shootdown(c, s1, st, s2, why, len);
     case OS_STEP_ACK_SHOOTDOWN_IPI:
         return step_ack(c, s1, st, s2, why, len);
+    case OS_STEP_FRAME_REUSE:
+        return step_frame_reuse(c, s1, st, s2, why, len);
     case OS_STEP_UNMAP_END:
     case OS_STEP_PROTECT_END:
         return step_end(c, s1, st, s2, why, len);

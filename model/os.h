@@ -212,6 +212,7 @@ struct os_shootdown {
     uint32_t open_requests;  /* bit i: core index i (NUMA_id * core_no + core_id) */
     bool for_protect;
     bool all;
+    bool dirs;               /* directories were freed: paging-structure caches go too */
     uint64_t lo, hi;
 };
 
@@ -332,7 +333,8 @@ enum os_step_kind {
     OS_STEP_MAP_RANGE_START,     /* x86pt's range extension: thread steps with range arguments */
     OS_STEP_UNMAP_RANGE_START,
     OS_STEP_PROTECT_RANGE_START,
-    OS_STEP_RANGE_STORE,         /* the next store of the range operation of a core */
+    OS_STEP_RANGE_STORE,         /* the next access of the range operation of a core */
+    OS_STEP_FRAME_REUSE,         /* x86pt: the rest of the kernel writes a free pool frame */
     OS_STEP_KIND_COUNT
 };
 
@@ -347,6 +349,7 @@ struct os_step {
     uint64_t paddr;         /* MapRangeStart */
     unsigned policy;        /* MapRangeStart: enum hl_policy */
     bool split;             /* Unmap/ProtectRangeStart */
+    uint64_t reuse_pa, reuse_value; /* FrameReuse: a free frame, filled with the value */
     struct hw_step hw;      /* HW */
     /* outputs, filled by os_next_step */
     struct hw_rw_result rw;          /* HW ReadWrite */

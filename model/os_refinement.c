@@ -469,15 +469,19 @@ static bool check_spec_pt(struct os_checker *k, const struct os_vars *s1, const 
 {
     const struct os_consts *c = k->c;
     const struct os_core_state *cs = st->core < os_ncores(c) ? &s1->core_states[st->core] : NULL;
+    if (st->kind == OS_STEP_FRAME_REUSE) /* free frames are unreachable */
+        return hw_interp_equal(cur, nxt) || model_refuse(why, len, "a write to a free frame changed the MMU's view");
     if (st->kind == OS_STEP_RANGE_STORE && cs)
         return range_store_ok(k, cs, s2, st, cur, nxt, why, len);
     if (cs && cs->range && st->kind != OS_STEP_HW) /* range Op*Start, *End: no store */
         return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
     switch (st->kind) {
     case OS_STEP_HW:
-        if (st->hw.kind == HW_STEP_ACCESSED_DIRTY)
+        if (st->hw.kind == HW_STEP_ACCESSED_DIRTY || st->hw.kind == HW_STEP_WALK_STEP ||
+            st->hw.kind == HW_STEP_WALK_TLB_FILL)
             return hw_interp_equal(cur, nxt) || model_refuse(why, len, "an A/D update changed the MMU's view");
         break;
+
     case OS_STEP_VIEW_STUTTER: {
         /* spec_pt: an unmap or protect is Read* (Write (Read | ViewStutter)*)?: its first
          * store (x86pt: a step after OpStart, os_lib.c) is the one that changes the view */

@@ -162,7 +162,8 @@ static void random_ranges_hold(void **st)
     struct check_stats s;
     struct violation v;
     check_config_ranges(&cfg);
-    cfg.steps = 40000;
+    cfg.steps = 200000; /* every operation Ok and Err: this seed's run has them all (straddles are rare) */
+    cfg.seed = 3;
     cfg.progress = false;
     memset(&s, 0, sizeof s);
     assert_int_equal(check_random(&cfg, &s, &v), 0);
