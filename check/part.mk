@@ -1,5 +1,5 @@
 # The refinement checker (issue 5): `x86pt check`, its tests and benchmark. The model's
-# files (model/hlspec.c, os.c, os_invariant.c, os_refinement.c) are in $(MODEL_LIB).
+# files (model/hlspec*.c, os*.c, spec_pt*.c, os_refinement*.c) are in $(MODEL_LIB).
 CHECK_SRCS := check/config.c check/ptlib.c check/random.c check/exhaustive.c check/mutants.c check/cli.c
 CHECK_OBJS := $(CHECK_SRCS:check/%.c=$(BUILD)/check/%.o)
 CHECK_CFLAGS := $(HOST_CFLAGS) -Imodel -Icheck

@@ -106,7 +106,7 @@
  * Deviations, documented: ok is decided at Start (the seed decides MapEnd's result at End;
  * here the pages appear one by one, so End would see its own pages); in-flight Unmap/
  * ProtectRange arguments carry no frames, so overlaps_inflight_pmem does not see the frames
- * an unmap_range removes (the OS model is stricter: it counts them, os.c).
+ * an unmap_range removes (the OS model is stricter: it counts them, os_range.c).
  */
 #ifndef X86PT_MODEL_HLSPEC_H
 #define X86PT_MODEL_HLSPEC_H

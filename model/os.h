@@ -53,7 +53,7 @@
  *       may need free (else disabled: the OS waits); records the snapshot of the mappings
  *       meeting the region; the implementation starts.
  *   RangeStore { core }: the implementation's next access (os_lib.c). Each store is held to
- *       the range write discipline (os_refinement.c range_store_ok).
+ *       the range write discipline (spec_pt_range.c).
  *   MapEnd { core } (MapRange): the return -> Idle. Its result must equal will_ok (in a sound
  *       state); Err must make no store.
  *   Unmap/ProtectOpEnd { core }: the return -> *OpDone (the snapshot stays).

@@ -14,6 +14,32 @@ static inline bool os_bit(const uint64_t *set, uint64_t f) { return (set[f / 64]
 static inline void os_bit_set(uint64_t *set, uint64_t f) { set[f / 64] |= UINT64_C(1) << (f % 64); }
 static inline void os_bit_clear(uint64_t *set, uint64_t f) { set[f / 64] &= ~(UINT64_C(1) << (f % 64)); }
 
+/* os.c: the seed's steps and the helpers the extensions' steps share with them. */
+static inline struct os_core_state *os_cs_of(struct os_vars *s, unsigned core) { return &s->core_states[core]; }
+/* A valid thread whose core is Idle. */
+bool os_ult_ok(const struct os_consts *c, const struct os_vars *s1, unsigned ult, char *why, size_t len);
+/* definitions_t.rs: candidate_mapping_overlaps_existing_pmem(interp_pt_mem(global_pt), pte), of
+ * the pages that intersect vregion (size 0: of every page) / of every page. */
+bool os_overlaps_pt_pmem(const struct os_consts *c, const struct os_vars *s, const struct hw_pte *pte,
+                         struct hw_mem_region vregion);
+bool os_overlaps_existing_pmem(const struct os_consts *c, const struct os_vars *s, const struct hw_pte *pte);
+
+/* os_range.c: the range extension's steps (st->kind *RangeStart; a range operation's OpStart,
+ * op: enum os_pt_op), and the frames an in-flight range operation (cs) occupies. */
+enum os_step_status os_step_range_start(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                        struct os_vars *s2, char *why, size_t len);
+enum os_step_status os_step_range_op_start(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                           struct os_vars *s2, unsigned op, char *why, size_t len);
+bool os_range_overlaps_inflight_pmem(const struct os_consts *c, const struct os_vars *s, const struct os_core_state *cs,
+                                     const struct hw_pte *cand);
+
+/* os_shootdown.c: core k's invalidation for the shootdown sd, on hw (replaced by the result);
+ * the FrameReuse step. */
+enum hw_step_status os_shootdown_invalidate(const struct os_consts *c, const struct os_shootdown *sd, struct hw_core k,
+                                            struct hw_vars *hw);
+enum os_step_status os_step_frame_reuse(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                        struct os_vars *s2, char *why, size_t len);
+
 /* Is the frame at frame_pa a directory reachable from cr3 (or the root)? */
 bool os_frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa);
 bool os_frame_zero(const struct hw_vars *hw, uint64_t frame_pa);

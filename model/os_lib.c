@@ -12,7 +12,7 @@
  *     reach it, so they commute with every other step) are made together with the next step.
  *     A frame freed by an operation goes back to the pool only when the operation ends, after
  *     its shootdown, so no core can still hold a cached pointer to a pool frame.
- * Checks made here, beyond spec_pt (os_refinement.c judges the view):
+ * Checks made here, beyond spec_pt (spec_pt.c judges the view):
  *   - Accessed/Dirty: a store that keeps a page (its permissions change, or a split replaces it
  *     by a directory of its parts) must keep every A and D bit the MMU set in it, up to the
  *     moment of the store. Removing a page drops its bits by design (x86pt_unmap reports no

@@ -1,0 +1,121 @@
+/* impl_u/spec_pt.rs: the write discipline of the page-table code, checked on every step: a
+ * map is (Read | ViewStutter)* Write, an unmap Read* (Write (Read | ViewStutter)*)?, so every
+ * store keeps the MMU's view except the one the spec allows; every other step keeps
+ * page-table memory. x86pt's additions are marked: protect's first store (like unmap's), the
+ * leaf bits a store may set, the hardware's A/D and walk steps and FrameReuse (which must keep
+ * the view); the RANGE extension's discipline is in spec_pt_range.c. */
+#include "os_refinement_internal.h"
+#include "why.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool view_is(struct os_checker *k, const struct hw_interp *cur, const struct hw_interp *nxt, bool insert,
+                    uint64_t base, const struct hw_pte *pte, const char *what, char *why, size_t len)
+{
+    static _Thread_local struct hw_mapping *buf;
+    static _Thread_local size_t cap;
+    (void)k;
+    if (cap < cur->len + 1) {
+        free(buf);
+        cap = cur->len + 16;
+        buf = malloc(cap * sizeof *buf);
+        if (!buf) {
+            cap = 0;
+            return model_refuse(why, len, "out of memory");
+        }
+    }
+    unsigned n = (unsigned)cur->len;
+    if (cur->len) /* memcpy from an empty map's NULL is undefined */
+        memcpy(buf, cur->map, cur->len * sizeof *buf);
+    if (insert)
+        hl_mappings_insert(buf, &n, (unsigned)cap, base, pte);
+    else
+        hl_mappings_remove(buf, &n, base);
+    if (!hl_mappings_equal(buf, n, nxt->map, (unsigned)nxt->len)) {
+        /* name the first difference */
+        unsigned i = 0;
+        while (i < n && i < nxt->len && buf[i].base == nxt->map[i].base && hw_pte_equal(&buf[i].pte, &nxt->map[i].pte))
+            i++;
+        uint64_t at = i < n ? buf[i].base : (i < nxt->len ? nxt->map[i].base : 0);
+        return model_refuse(why, len, "%s: the MMU's view is not %s (first difference at 0x%" PRIx64 ")", what,
+                    insert ? "the old one plus the new mapping" : "the old one minus the mapping", at);
+    }
+    return true;
+}
+
+/* x86pt's addition to spec_pt (the spec abstracts memory types away): a leaf the library
+ * writes maps write-back memory (PWT, PCD, PAT clear) and is not global. */
+bool os_spec_pt_leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_t vaddr, char *why, size_t len)
+{
+    struct hw_pt_view v = hw_vars_pt_view(&k->c->hw, &s2->hw);
+    struct hw_walk w;
+    if (hw_pt_walk(&v, vaddr, &w) != HW_WALK_PAGE)
+        return true; /* the view checks say what is wrong */
+    uint64_t e = hw_pmem_read(&s2->hw.global_pt.mem, w.entry_pa[w.layer]);
+    uint64_t pat = w.layer == 3 ? HW_BIT_PS : HW_BIT_PAT_LARGE;
+    if (e & (HW_BIT_PWT | HW_BIT_PCD | HW_BIT_G | pat))
+        return model_refuse(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
+                    "(PWT/PCD/PAT/G)", e, w.entry_pa[w.layer]);
+    return true;
+}
+
+/* spec_pt.rs: next_step, for the store (or none) each OS step makes. */
+bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_vars *s2,
+                      const struct os_step *st,
+                      const struct hw_interp *cur, const struct hw_interp *nxt, bool pt_mem_same,
+                      char *why, size_t len)
+{
+    const struct os_consts *c = k->c;
+    const struct os_core_state *cs = st->core < os_ncores(c) ? &s1->core_states[st->core] : NULL;
+    if (st->kind == OS_STEP_FRAME_REUSE) /* free frames are unreachable */
+        return hw_interp_equal(cur, nxt) || model_refuse(why, len, "a write to a free frame changed the MMU's view");
+    if (st->kind == OS_STEP_RANGE_STORE && cs)
+        return os_spec_pt_range_store_ok(k, cs, s2, st, cur, nxt, why, len);
+    if (cs && cs->range && st->kind != OS_STEP_HW) /* range Op*Start, *End: no store */
+        return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
+    switch (st->kind) {
+    case OS_STEP_HW:
+        if (st->hw.kind == HW_STEP_ACCESSED_DIRTY || st->hw.kind == HW_STEP_WALK_STEP ||
+            st->hw.kind == HW_STEP_WALK_TLB_FILL)
+            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "an A/D update changed the MMU's view");
+        break;
+
+    case OS_STEP_VIEW_STUTTER: {
+        /* spec_pt: an unmap or protect is Read* (Write (Read | ViewStutter)*)?: its first
+         * store (x86pt: a step after OpStart, os_lib.c) is the one that changes the view */
+        bool first = st->wrote && cs && !cs->stored && cs->result_ok &&
+                     (cs->kind == OS_UNMAP_OP_EXECUTING || cs->kind == OS_PROTECT_OP_EXECUTING);
+        if (!first) {
+            if (!hw_interp_equal(cur, nxt))
+                return model_refuse(why, len, "ViewStutter: store [0x%" PRIx64 "] = 0x%" PRIx64 " changed the MMU's view",
+                                    st->write_pa, st->write_value);
+            return true;
+        }
+        const char *what = cs->kind == OS_UNMAP_OP_EXECUTING ? "unmap's store" : "protect's store";
+        if (cs->kind == OS_UNMAP_OP_EXECUTING)
+            return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
+        if (!os_spec_pt_leaf_bits_ok(k, s2, cs->vaddr, why, len))
+            return false;
+        struct hw_pte np = cs->result;
+        np.flags = cs->flags;
+        return view_is(k, cur, nxt, true, cs->vaddr, &np, what, why, len);
+    }
+    case OS_STEP_MAP_END: /* spec_pt::step_Map_End */
+        if (st->result_ok && !os_spec_pt_leaf_bits_ok(k, s2, cs->vaddr, why, len))
+            return false;
+        if (hl_overlaps_existing_vmem(cur->map, (unsigned)cur->len, cs->vaddr, cs->pte.frame.size)) {
+            if (st->result_ok)
+                return model_refuse(why, len, "MapEnd: Ok although 0x%" PRIx64 " overlaps a mapping", cs->vaddr);
+            return hw_interp_equal(cur, nxt) || model_refuse(why, len, "MapEnd: Err but the MMU's view changed");
+        }
+        if (!st->result_ok)
+            return model_refuse(why, len, "MapEnd: Err although 0x%" PRIx64 " overlaps nothing", cs->vaddr);
+        return view_is(k, cur, nxt, true, cs->vaddr, &cs->pte, "MapEnd", why, len);
+    default:
+        break;
+    }
+    /* spec_pt::step_Stutter (and step_Map_Start / step_Unmap_End: s2 == s1) */
+    return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
+}
