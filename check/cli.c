@@ -83,8 +83,23 @@ static int combine(int argc, char **argv)
     return s.violations ? 1 : 0;
 }
 
+/* Which parts of the hostile hardware and which planted bugs the run has. */
+static void print_features(const struct check_config *cfg)
+{
+    printf("features: library accesses as steps; A/D step %s; walks %s", cfg->ad ? "on" : "off",
+           cfg->mmu_walks ? "non-atomic (rl3)" : "atomic");
+    if (cfg->mmu_walks)
+        printf(", %u per core", cfg->mmu_walks);
+    printf("; paging-structure caches %s", cfg->mmu_pscache ? "on" : "off");
+    if (cfg->mmu_pscache)
+        printf(" (%u entries per level)", cfg->mmu_pscache);
+    printf("; store buffers off (not driven yet)%s%s\n", cfg->protect ? "; protect" : "",
+           cfg->free_early ? "; PLANTED: frees before the shootdown" : "");
+}
+
 static int run_exhaustive(const struct check_config *cfg)
 {
+    print_features(cfg);
     uint64_t states;
     bool complete;
     double secs;
@@ -184,7 +199,8 @@ int check_main(int argc, char **argv)
     }
     if (!cfg.nodes || !cfg.cores || !cfg.threads || cfg.threads > HL_MAX_THREADS ||
         cfg.nodes * cfg.cores > OS_MAX_CORES || !cfg.nvaddrs || !cfg.nframes || !cfg.nsizes ||
-        cfg.pt_frames < 4 || cfg.pt_frames > OS_PT_FRAMES_MAX || cfg.phys_mem_size % 4096)
+        cfg.pt_frames < 4 || cfg.pt_frames > OS_PT_FRAMES_MAX || cfg.phys_mem_size % 4096 ||
+        cfg.mmu_walks > HW_MMU_MAX_WALKS || cfg.mmu_pscache > HW_PSCACHE_MAX || (cfg.mmu_pscache && !cfg.mmu_walks))
         return usage();
     if (mode == MUTANTS)
         return check_mutants(argv[0], &cfg);
@@ -197,6 +213,7 @@ int check_main(int argc, char **argv)
     printf("x86pt check: %u NUMA nodes x %u cores, %u threads, %" PRIu64 " steps x %" PRIu64
            " runs (shard %u/%u), seed %" PRIu64 "\n",
            cfg.nodes, cfg.cores, cfg.threads, cfg.steps, cfg.runs, cfg.shard_i, cfg.shard_n, cfg.seed);
+    print_features(&cfg);
     fflush(stdout);
     int rc = check_random(&cfg, &stats, &v);
     if (rc == 2)
