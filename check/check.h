@@ -28,6 +28,9 @@ struct check_config {
     uint64_t sizes[3];
     unsigned nsizes;
     bool protect;                    /* include protect operations */
+    bool flags_all;                  /* exhaustive: map writable and no-execute both ways (else
+                                        writable, executable), protect to read-only and to
+                                        writable no-execute (else read-only) */
     bool ranges;                     /* include range operations (x86pt_map_range & co.) */
     bool ad;                         /* include the hardware's A/D step */
     unsigned mmu_walks, mmu_pscache; /* non-atomic walks per core, paging-structure-cache entries
@@ -44,7 +47,8 @@ struct check_config {
 };
 
 void check_config_default(struct check_config *cfg);
-/* The small exhaustive configuration: 2 cores, 2 threads, 2 vaddrs, 2 sizes. */
+/* The small exhaustive configuration: 2 cores, 2 threads, 2 vaddrs (0, and 0x1000 inside the
+ * 2 MiB page a map at 0 may make), 2 sizes, protect, the A/D step. */
 void check_config_small(struct check_config *cfg);
 /* The range workload (random --ranges): 2 NUMA nodes x 2 cores, 4 threads, range and single
  * operations over [0, 4M) and [1G, 1G + 4M) where 4 KiB, 2 MiB and 1 GiB pages mix. */

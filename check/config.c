@@ -48,7 +48,7 @@ void check_config_small(struct check_config *cfg)
     cfg->cores = 2;
     cfg->threads = 2;
     cfg->vaddrs[0] = 0;
-    cfg->vaddrs[1] = M2;
+    cfg->vaddrs[1] = K4; /* inside the 2 MiB page a map at 0 may make */
     cfg->nvaddrs = 2;
     cfg->frames[0] = 0;
     cfg->frames[1] = M2;
@@ -57,7 +57,8 @@ void check_config_small(struct check_config *cfg)
     cfg->sizes[1] = M2;
     cfg->nsizes = 2;
     cfg->protect = true;
-    cfg->ad = false;
+    cfg->ad = true; /* the MMU's A/D updates between any two accesses of the library */
+    cfg->max_states = 4000000;
     cfg->mmu_walks = 0; /* the exhaustive configuration keeps the atomic hardware (README) */
     cfg->mmu_pscache = 0;
     cfg->phys_mem_size = 2 * K4;
@@ -108,6 +109,7 @@ void check_config_small_ranges(struct check_config *cfg)
     check_config_small(cfg);
     cfg->ranges = true;
     cfg->protect = false;
+    cfg->ad = false;
     cfg->vaddrs[0] = 0;
     cfg->nvaddrs = 1;
     cfg->frames[0] = 0;

@@ -369,24 +369,27 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             st.kind = OS_STEP_UNMAP_START;
             if (!emit(S, s, idx, k, st))
                 return false;
-            if (cfg->protect) {
+            for (unsigned p = 0; cfg->protect && p < (cfg->flags_all ? 2u : 1u); p++) {
                 st.kind = OS_STEP_PROTECT_START;
-                st.flags.is_writable = false; /* read-only, user, executable */
+                st.flags.is_writable = p == 1; /* read-only, user, executable; writable, no-execute */
+                st.flags.disable_execute = p == 1;
                 if (!emit(S, s, idx, k, st))
                     return false;
             }
             for (unsigned z = 0; z < cfg->nsizes; z++)
-                for (unsigned f = 0; f < cfg->nframes; f++) {
-                    memset(&st, 0, sizeof st);
-                    st.kind = OS_STEP_MAP_START;
-                    st.ULT_id = t;
-                    st.vaddr = va;
-                    st.pte.frame.base = cfg->frames[f];
-                    st.pte.frame.size = cfg->sizes[z];
-                    st.pte.flags.is_writable = true;
-                    if (!emit(S, s, idx, k, st))
-                        return false;
-                }
+                for (unsigned f = 0; f < cfg->nframes; f++)
+                    for (unsigned fl = 0; fl < (cfg->flags_all ? 4u : 1u); fl++) {
+                        memset(&st, 0, sizeof st);
+                        st.kind = OS_STEP_MAP_START;
+                        st.ULT_id = t;
+                        st.vaddr = va;
+                        st.pte.frame.base = cfg->frames[f];
+                        st.pte.frame.size = cfg->sizes[z];
+                        st.pte.flags.is_writable = !(fl & 1);
+                        st.pte.flags.disable_execute = (fl & 2) != 0;
+                        if (!emit(S, s, idx, k, st))
+                            return false;
+                    }
         }
     }
     for (unsigned i = 0; i < os_ncores(c); i++) {

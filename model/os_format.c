@@ -130,7 +130,7 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
                           st->write_value);
         else if (st->access == OS_LIB_ZERO)
             n += snprintf(buf + n, len - (size_t)n, "%szero directory 0x%" PRIx64, sep, st->write_pa);
-        else if (st->wrote)
+        else if (st->wrote || st->access == OS_LIB_STORE)
             n += snprintf(buf + n, len - (size_t)n, "%s%s [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64, sep,
                           st->access == OS_LIB_CAS ? "cmpxchg" : "store", st->write_pa, st->write_old, st->write_value);
         else

@@ -376,6 +376,7 @@ static enum os_step_status visible_store(const struct os_consts *c, struct os_va
                                          struct os_core_state *cs, uint64_t pa, uint64_t v, char *why, size_t len)
 {
     uint64_t cur = hw_pmem_read(&s->hw.global_pt.mem, pa);
+    st->write_old = cur; /* for the trace, also of a store the A/D check refuses */
     if (!ad_kept(c, &s->hw, pa, cur, v, why, len))
         return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
     bool track = os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind);
