@@ -35,7 +35,9 @@ struct check_config {
     bool ad;                         /* include the hardware's A/D step */
     unsigned mmu_walks, mmu_pscache; /* non-atomic walks per core, paging-structure-cache entries
                                         per level per core (hw_consts; 0: off) */
-    bool free_early;                 /* the planted OS bug os_consts.free_early */
+    unsigned mmu_sbuf;               /* store-buffer depth per core (hw_consts; 0: off) */
+    bool free_early;                 /* the planted OS bugs os_consts.free_early, */
+    bool no_map_fence, no_shootdown_fence; /* .no_map_fence, .no_shootdown_fence */
     uint64_t phys_mem_size;          /* bytes of user memory */
     unsigned pt_frames;              /* frames of page-table memory */
     unsigned pt_reserved;            /* frames [0, pt_reserved) never handed out (os_consts) */
@@ -69,6 +71,7 @@ struct check_stats {
     uint64_t lib_silent;                  /* its accesses to unlinked directories, folded into those */
     uint64_t ad_races;                    /* A/D updates while a library operation was in flight */
     uint64_t walk_inits, cache_uses, walk_steps, walk_fills, cache_fills, cache_evicts; /* rl3 */
+    uint64_t sbuf_stores, writebacks;    /* library stores into the store buffer, Writeback steps */
     uint64_t invalidations, frame_reuses; /* shootdown acknowledgements (invlpg / CR3 reload) */
     uint64_t skipped_unsound, stuck;
     double seconds;

@@ -33,6 +33,7 @@ void check_config_default(struct check_config *cfg)
     cfg->ad = true;
     cfg->mmu_walks = 2;
     cfg->mmu_pscache = 2;
+    cfg->mmu_sbuf = 2;
     cfg->phys_mem_size = 16 * K4;
     cfg->pt_frames = 48;
     cfg->maxphyaddr = 40;
@@ -59,8 +60,9 @@ void check_config_small(struct check_config *cfg)
     cfg->protect = true;
     cfg->ad = true; /* the MMU's A/D updates between any two accesses of the library */
     cfg->max_states = 4000000;
-    cfg->mmu_walks = 0; /* the exhaustive configuration keeps the atomic hardware (README) */
+    cfg->mmu_walks = 0; /* atomic walks, no paging-structure caches (README: the bounded runs) */
     cfg->mmu_pscache = 0;
+    cfg->mmu_sbuf = 2;  /* TSO store buffers: the library's stores race every other step */
     cfg->phys_mem_size = 2 * K4;
     cfg->pt_frames = 8;
 }
@@ -79,6 +81,9 @@ void check_consts(const struct check_config *cfg, struct os_consts *c, const str
     c->pt_reserved = cfg->pt_reserved;
     c->hw.mmu_walks = cfg->mmu_walks;
     c->hw.mmu_pscache = cfg->mmu_pscache;
+    c->hw.mmu_sbuf = cfg->mmu_sbuf;
+    c->no_map_fence = cfg->no_map_fence;
+    c->no_shootdown_fence = cfg->no_shootdown_fence;
     c->free_early = cfg->free_early;
     c->impl = impl;
 }

@@ -419,6 +419,21 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             if (!emit(S, s, idx, k, st))
                 return false;
         }
+        /* with stores buffered, memory may still map what the writer's table no longer does */
+        for (unsigned v = 0; os_sbuf_writer(c, s) >= 0 && v < cfg->nvaddrs; v++) {
+            struct hw_pt_view pv = hw_vars_pt_view(&c->hw, &s->hw);
+            struct hw_walk w;
+            if (hw_pt_walk(&pv, cfg->vaddrs[v], &w) != HW_WALK_PAGE || hw_interp_get(&k->pt, w.base))
+                continue;
+            memset(&st, 0, sizeof st);
+            st.kind = OS_STEP_HW;
+            st.hw.kind = HW_STEP_TLB_FILL;
+            st.hw.core = core;
+            st.hw.vaddr = w.base;
+            st.hw.pte = w.pte;
+            if (!emit(S, s, idx, k, st))
+                return false;
+        }
         const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s->hw, core);
         for (uint32_t e = 0; e < tlb->len; e++) {
             memset(&st, 0, sizeof st);
@@ -432,6 +447,15 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
     }
     if (c->hw.mmu_walks && !emit_mmu(S, s, idx, k))
         return false;
+    for (unsigned i = 0; i < os_ncores(c); i++) /* the oldest buffered store reaches memory */
+        if (os_sbuf_len(c, s, i)) {
+            memset(&st, 0, sizeof st);
+            st.kind = OS_STEP_HW;
+            st.hw.kind = HW_STEP_WRITEBACK;
+            st.hw.core = os_core_of(c, i);
+            if (!emit(S, s, idx, k, st))
+                return false;
+        }
     if (cfg->ad)
         for (size_t m = 0; m < k->pt.len; m++)
             for (int w = 0; w < 2; w++) {

@@ -85,9 +85,26 @@ static const struct hw_mapping *pick_mapping(struct runner *r, struct os_step *s
     return &pt->map[below(r, (unsigned)pt->len)];
 }
 
+/* What page-table memory (not the writer's buffered view) maps at the address of the
+ * operation in flight, if anything: the stale translation a store buffer still hides. */
+static bool memory_mapping_inflight(struct runner *r, struct hw_mapping *out)
+{
+    int k = os_kernel_lock(&r->c, &r->cur);
+    if (k < 0 || os_sbuf_writer(&r->c, &r->cur) < 0)
+        return false;
+    struct hw_pt_view v = hw_vars_pt_view(&r->c.hw, &r->cur.hw);
+    struct hw_walk w;
+    if (hw_pt_walk(&v, r->cur.core_states[k].vaddr, &w) != HW_WALK_PAGE)
+        return false;
+    out->base = w.base;
+    out->pte = w.pte;
+    return true;
+}
+
 static void gen_fill(struct runner *r, struct os_step *st)
 {
-    const struct hw_mapping *m = pick_mapping(r, st);
+    struct hw_mapping stale;
+    const struct hw_mapping *m = below(r, 2) && memory_mapping_inflight(r, &stale) ? &stale : pick_mapping(r, st);
     if (!m)
         return;
     st->kind = OS_STEP_HW;
@@ -335,6 +352,13 @@ static void gen_progress(struct runner *r, struct os_step *st)
 static void gen(struct runner *r, struct os_step *st)
 {
     memset(st, 0, sizeof *st);
+    int w = os_sbuf_writer(&r->c, &r->cur);
+    if (w >= 0 && below(r, 8) == 0) { /* the oldest buffered store reaches memory */
+        st->kind = OS_STEP_HW;
+        st->hw.kind = HW_STEP_WRITEBACK;
+        st->hw.core = os_core_of(&r->c, (unsigned)w);
+        return;
+    }
     if (r->c.hw.mmu_walks && below(r, 5) == 0) { /* a fifth of the steps: the rl3 hardware */
         below(r, 16) ? gen_mmu(r, st) : gen_frame_reuse(r, st);
         return;
@@ -407,6 +431,7 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
         case HW_STEP_WALK_ABORT: break;
         case HW_STEP_CACHE_FILL: s->cache_fills++; break;
         case HW_STEP_CACHE_EVICT: s->cache_evicts++; break;
+        case HW_STEP_WRITEBACK: s->writebacks++; break;
         default: s->ad_updates++; break;
         }
         break;
@@ -425,7 +450,8 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     }
     if (st->accessed) {
         s->lib_loads += st->access == OS_LIB_LOAD;
-        s->lib_stores += st->access == OS_LIB_STORE;
+        s->lib_stores += st->access == OS_LIB_STORE && st->kind != OS_STEP_HW;
+        s->sbuf_stores += st->buffered;
         s->lib_cas += st->access == OS_LIB_CAS;
         s->lib_zeroes += st->access == OS_LIB_ZERO;
     }
@@ -559,7 +585,9 @@ void check_minimize(const struct check_config *cfg, struct violation *v, double 
             struct violation w;
             memset(&w, 0, sizeof w);
             w.seed = v->seed;
-            if (check_replay(cfg, cand, n, &w) && w.trace.n < v->trace.n) {
+            /* the shorter trace must fail the same check (a trace that shows another failure
+             * would not explain the one reported) */
+            if (check_replay(cfg, cand, n, &w) && w.check == v->check && w.trace.n < v->trace.n) {
                 trace_free(&v->trace);
                 *v = w;
                 shrunk = true;
@@ -658,6 +686,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
                " invalidations by shootdown; %" PRIu64 " free frames reused\n",
             s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
             s->invalidations, s->frame_reuses);
+    fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
+            s->writebacks);
     fprintf(f, "steps by kind:");
     for (unsigned k = 0; k < OS_STEP_KIND_COUNT; k++)
         if (s->by_step[k])
@@ -673,7 +703,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

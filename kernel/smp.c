@@ -175,7 +175,15 @@ static uint32_t other_cores_mask(void)
     return m;
 }
 
-/* Caller holds the kernel lock. */
+/* MFENCE (SDM vol. 3A §9.2.2: it waits until every earlier store is globally
+ * visible). */
+static inline void map_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* Caller holds the kernel lock. The IPI needs no fence before it: it is a
+ * store to the xAPIC's ICR, uncacheable memory, and a store does not pass
+ * earlier stores (SDM vol. 3A §9.2.2), so the page-table stores are in memory
+ * before any core takes the interrupt. (In x2APIC mode the ICR is an MSR and
+ * WRMSR to it is not ordered with stores: it would need an MFENCE first.) */
 void os_unmap_finish(const struct x86pt_flush *flush)
 {
     if (flush->length == 0)
@@ -206,7 +214,11 @@ x86pt_status_t os_map(uint64_t va, uint64_t pa, uint64_t size, unsigned flags)
     kernel_lock();
     x86pt_status_t st = x86pt_map(&kpt, x86pt_va(va), x86pt_pa(pa), size, flags, &flush);
     /* A map only fills not-present slots; not-present translations are never
-     * cached (SDM vol. 3A §4.10.2.3), so flush.length is 0. */
+     * cached (SDM vol. 3A §4.10.2.3), so flush.length is 0. The fence drains
+     * this core's store buffer: the mapping is in memory, for every core's
+     * walker, when os_map returns (the checker's MapEnd fence; the unlock is a
+     * plain store, which does not drain). */
+    map_fence();
     kernel_unlock();
     return st;
 }

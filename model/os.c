@@ -42,22 +42,32 @@ int os_kernel_lock(const struct os_consts *c, const struct os_vars *s)
 
 /* ---- interp_pt_mem lookups ----------------------------------------------------------------- */
 
+/* (x86pt: the page table is the writer's, its store buffer applied: os_storebuf.c) */
 bool os_pt_get(const struct os_consts *c, const struct os_vars *s, uint64_t vaddr, struct hw_pte *pte)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
-    struct hw_walk w;
-    if (hw_pt_walk(&v, vaddr, &w) != HW_WALK_PAGE || w.base != vaddr)
+    struct os_wmem m;
+    if (!os_wmem_get(c, s, &m))
         return false;
-    *pte = w.pte;
-    return true;
+    struct hw_pt_view v = os_wmem_view(c, s, &m);
+    struct hw_walk w;
+    bool found = hw_pt_walk(&v, vaddr, &w) == HW_WALK_PAGE && w.base == vaddr;
+    os_wmem_put(&m);
+    if (found)
+        *pte = w.pte;
+    return found;
 }
 
 bool os_interp_pt_mem(const struct os_consts *c, const struct os_vars *s, struct hw_interp *out,
                       char *why, size_t len)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
+    struct os_wmem m;
+    if (!os_wmem_get(c, s, &m))
+        return model_refuse(why, len, "out of memory");
+    struct hw_pt_view v = os_wmem_view(c, s, &m);
     struct hw_interp_diag d;
-    if (hw_interp_pt_mem(&v, out, &d) != HW_INTERP_OK) {
+    enum hw_interp_status r = hw_interp_pt_mem(&v, out, &d);
+    os_wmem_put(&m);
+    if (r != HW_INTERP_OK) {
         char msg[200];
         hw_interp_diag_format(&d, msg, sizeof msg);
         return model_refuse(why, len, "page table malformed: %s", msg);
@@ -89,11 +99,13 @@ static bool pmem_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t va
 bool os_overlaps_pt_pmem(const struct os_consts *c, const struct os_vars *s, const struct hw_pte *pte,
                          struct hw_mem_region vregion)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
     struct pmem_ctx p = { pte->frame, vregion, false };
-    if (!pte->frame.size)
+    struct os_wmem m;
+    if (!pte->frame.size || !os_wmem_get(c, s, &m))
         return false;
+    struct hw_pt_view v = os_wmem_view(c, s, &m);
     hw_pt_visit(&v, pmem_visit, &p, NULL);
+    os_wmem_put(&m);
     return p.found;
 }
 
@@ -210,6 +222,7 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
     case HW_STEP_WALK_TLB_FILL:
     case HW_STEP_CACHE_FILL:
     case HW_STEP_CACHE_EVICT:
+    case HW_STEP_WRITEBACK: /* the oldest buffered store reaches memory (os_storebuf.c) */
         break;
     default:
         return model_refuse(why, len, "%s is software's, not a HW step", "this step"), OS_STEP_DISABLED;
@@ -223,6 +236,8 @@ static enum os_step_status step_HW(const struct os_consts *c, const struct os_va
             return model_refuse(why, len, "thread %u's core is not Idle", st->ULT_id), OS_STEP_DISABLED;
     }
     st->core = os_core_index(c, h->core);
+    if (h->kind == HW_STEP_WRITEBACK && !os_lib_writeback_ok(c, s1, st, why, len))
+        return OS_STEP_VIOLATION;
     memcpy(s2, s1, sizeof *s2);
     os_run_hold(&s2->run); /* hw_next_step makes s2->hw; s2 shares the run */
     enum hw_step_status r = hw_next_step(&c->hw, &s1->hw, h, &s2->hw, &st->rw);
@@ -290,6 +305,8 @@ static enum os_step_status step_op_start(const struct os_consts *c, const struct
         return model_refuse(why, len, "core is not %s", os_core_kind_name(waiting[op])), OS_STEP_DISABLED;
     if (os_kernel_lock(c, s1) >= 0)
         return model_refuse(why, len, "kernel lock is held"), OS_STEP_DISABLED;
+    if (!os_sbuf_lock_free(c, s1, why, len))
+        return OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
     if (cs->range) /* range extension: os_range.c */
         return os_step_range_op_start(c, s1, st, s2, op, why, len);
@@ -375,6 +392,8 @@ static enum os_step_status step_map_end(const struct os_consts *c, const struct 
     if (st->core >= os_ncores(c) || s1->core_states[st->core].kind != OS_MAP_EXECUTING)
         return model_refuse(why, len, "core is not MapExecuting"), OS_STEP_DISABLED;
     const struct os_core_state *cs = &s1->core_states[st->core];
+    if (!c->no_map_fence && !os_sbuf_drained(c, s1, st->core, "MapEnd's fence", why, len))
+        return OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     struct os_lib_result res;
@@ -425,6 +444,8 @@ static enum os_step_status step_initiate_shootdown(const struct os_consts *c, co
     const struct os_core_state *cs = &s1->core_states[st->core];
     if (!os_flush_needed(cs))
         return model_refuse(why, len, "the flush report asks for nothing"), OS_STEP_DISABLED;
+    if (!c->no_shootdown_fence && !os_sbuf_drained(c, s1, st->core, "the shootdown IPI", why, len))
+        return OS_STEP_DISABLED;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     os_cs_of(s2, st->core)->kind = from + 1; /* *ShootdownWaiting */
@@ -500,6 +521,7 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
     enum os_step_status r;
     delta->n = 0;
     st->wrote = false;
+    st->buffered = false;
     st->accessed = false;
     st->range = false;
     st->nsilent = 0;

@@ -260,6 +260,9 @@ struct os_consts {
                              is a frame like any other, as spec_t/mem.rs allows) */
     bool free_early;      /* a planted OS bug: directories the library frees go back to the pool
                              at once, before the shootdown (os_lib.c) */
+    bool no_map_fence;    /* planted OS bugs (os_storebuf.c): a map returns with its last store
+                             still in the store buffer; */
+    bool no_shootdown_fence; /* the shootdown IPI goes out before the store buffer drained */
     const struct os_pt_impl *impl;
 };
 
@@ -295,6 +298,11 @@ bool os_vars_copy(struct os_vars *dst, const struct os_vars *src);
 void os_vars_fini(struct os_vars *s);
 uint64_t os_vars_hash(const struct os_vars *s);
 bool os_vars_equal(const struct os_vars *a, const struct os_vars *b);
+
+/* os_storebuf.c: the core with buffered page-table stores (-1: none), the stores a core has
+ * buffered. */
+int os_sbuf_writer(const struct os_consts *c, const struct os_vars *s);
+unsigned os_sbuf_len(const struct os_consts *c, const struct os_vars *s, unsigned core);
 
 /* os.rs: kernel_lock: the core index holding it, or -1. */
 int os_kernel_lock(const struct os_consts *c, const struct os_vars *s);
@@ -358,6 +366,7 @@ struct os_step {
     bool accessed;                   /* the library made a visible access (access, write_*) */
     enum os_lib_kind access;         /* LOAD, STORE, CAS or ZERO */
     bool wrote;                      /* it changed page-table memory */
+    bool buffered;                   /* its store went into the core's store buffer */
     uint64_t write_pa, write_value, write_old;
     unsigned nsilent;                /* accesses to memory no walk can reach, made before it */
     unsigned nfreed;

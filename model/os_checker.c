@@ -3,6 +3,7 @@
  * the states' interp: os_refinement.c), the OS invariants (os_invariant.c) and the high-level
  * invariant (hlspec.c), carrying the abstraction of the current state from one step to the
  * next so that each state is interpreted once. */
+#include "os_internal.h"
 #include "os_refinement_internal.h"
 #include "why.h"
 
@@ -94,7 +95,16 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
                      char *why, size_t len)
 {
     const struct os_consts *c = k->c;
-    bool same = hw_pmem_equal(&s1->hw.global_pt.mem, &s2->hw.global_pt.mem);
+    struct os_wmem m1, m2; /* the writer's table (os_storebuf.c) */
+    if (!os_wmem_get(c, s1, &m1))
+        return model_refuse(why, len, "out of memory"), *failed = OS_CHECK_WELL_FORMED, false;
+    if (!os_wmem_get(c, s2, &m2)) {
+        os_wmem_put(&m1);
+        return model_refuse(why, len, "out of memory"), *failed = OS_CHECK_WELL_FORMED, false;
+    }
+    bool same = hw_pmem_equal(m1.mem, m2.mem);
+    os_wmem_put(&m1);
+    os_wmem_put(&m2);
     const struct hw_interp *nxt = &k->pt;
     if (!same) {
         if (!os_interp_pt_mem(c, s2, &k->pt2, why, len))
@@ -108,7 +118,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
     struct hl_step hs;
     /* The abstraction depends on the table, the core states, the plan's snapshot and sound:
      * when none of them changed (most hardware steps), reuse s1's mappings and thread states. */
-    bool reuse = same && s1->sound == s2->sound && s1->run.snap == s2->run.snap &&
+    bool reuse = same && hw_pmem_equal(&s1->hw.global_pt.mem, &s2->hw.global_pt.mem) && s1->sound == s2->sound && s1->run.snap == s2->run.snap &&
                  !memcmp(s1->core_states, s2->core_states, sizeof s1->core_states);
     if (reuse) {
         hl_vars_copy(&a2, &k->a);

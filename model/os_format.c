@@ -76,6 +76,11 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
             snprintf(buf, len, "core %u.%u HW CacheEvict level %u entry %u", st->hw.core.NUMA_id, st->hw.core.core_id,
                      st->hw.cache_level, st->hw.cache_index);
             break;
+        case HW_STEP_WRITEBACK:
+            snprintf(buf, len, "core %u.%u HW Writeback: [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64
+                     " leaves the store buffer for memory", st->hw.core.NUMA_id, st->hw.core.core_id, st->write_pa,
+                     st->write_old, st->write_value);
+            break;
         default:
             snprintf(buf, len, "HW ?");
         }
@@ -131,8 +136,9 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         else if (st->access == OS_LIB_ZERO)
             n += snprintf(buf + n, len - (size_t)n, "%szero directory 0x%" PRIx64, sep, st->write_pa);
         else if (st->wrote || st->access == OS_LIB_STORE)
-            n += snprintf(buf + n, len - (size_t)n, "%s%s [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64, sep,
-                          st->access == OS_LIB_CAS ? "cmpxchg" : "store", st->write_pa, st->write_old, st->write_value);
+            n += snprintf(buf + n, len - (size_t)n, "%s%s [0x%" PRIx64 "] 0x%" PRIx64 " -> 0x%" PRIx64 "%s", sep,
+                          st->access == OS_LIB_CAS ? "cmpxchg" : "store", st->write_pa, st->write_old, st->write_value,
+                          st->buffered ? " (into the store buffer)" : "");
         else
             n += snprintf(buf + n, len - (size_t)n, "%scmpxchg [0x%" PRIx64 "] fails", sep, st->write_pa);
     }

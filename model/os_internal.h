@@ -41,8 +41,25 @@ enum os_step_status os_step_frame_reuse(const struct os_consts *c, const struct 
                                         struct os_vars *s2, char *why, size_t len);
 
 /* Is the frame at frame_pa a directory reachable from cr3 (or the root)? */
-bool os_frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa);
-bool os_frame_zero(const struct hw_vars *hw, uint64_t frame_pa);
+bool os_frame_reachable(const struct hw_pt_view *v, uint64_t frame_pa);
+bool os_frame_zero(const struct hw_pmem *m, uint64_t frame_pa);
+
+/* os_storebuf.c: store buffers at the OS level. The writer's page-table memory (rl3.rs
+ * writer_mem: memory with the one non-empty store buffer applied), valid until s changes;
+ * get is false on OOM. */
+struct os_wmem {
+    const struct hw_pmem *mem;
+    struct hw_pmem own;
+    bool owned;
+};
+bool os_wmem_get(const struct os_consts *c, const struct os_vars *s, struct os_wmem *w);
+void os_wmem_put(struct os_wmem *w);
+struct hw_pt_view os_wmem_view(const struct os_consts *c, const struct os_vars *s, const struct os_wmem *w);
+/* The kernel lock can be taken: no core's page-table stores are still buffered. */
+bool os_sbuf_lock_free(const struct os_consts *c, const struct os_vars *s, char *why, size_t len);
+/* A barrier of the protocol (named for the message): core's store buffer is empty. */
+bool os_sbuf_drained(const struct os_consts *c, const struct os_vars *s, unsigned core, const char *barrier,
+                     char *why, size_t len);
 
 /* os_lib.c: the run of the lock holder's operation. */
 void os_run_hold(struct os_run *r);
@@ -71,6 +88,9 @@ enum os_lib_until {
 enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2, struct os_step *st,
                                    unsigned core, enum os_lib_until until, struct os_lib_result *res, char *why,
                                    size_t len);
+/* A Writeback step of st->core keeps the A/D bits the MMU set (else why, st->check). */
+bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why,
+                         size_t len);
 /* Directories freed by the operation that ends go back to the pool (after its shootdown). */
 void os_release_pending(struct os_vars *s);
 

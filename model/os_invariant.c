@@ -11,6 +11,7 @@
  * included) or belongs to an in-flight unmap and agrees with the removed mapping likewise; successful_IPI
  * for protect shootdowns.
  */
+#include "os_internal.h"
 #include "os_refinement.h"
 #include "why.h"
 
@@ -83,10 +84,18 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
 static const struct hw_mapping *snapshot_find(const struct os_vars *s, uint64_t vaddr)
 {
     const struct os_snapshot *b = s->run.snap;
-    for (unsigned i = 0; b && i < b->n; i++)
-        if (hw_between(vaddr, b->map[i].base, b->map[i].base + b->map[i].pte.frame.size))
-            return &b->map[i];
-    return NULL;
+    unsigned lo = 0, hi = b ? b->n : 0; /* the snapshot is an interpretation: sorted by base */
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (b->map[mid].base <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    const struct hw_mapping *m = &b->map[lo - 1];
+    return hw_between(vaddr, m->base, m->base + m->pte.frame.size) ? m : NULL;
 }
 
 /* The permissions in effect for the table's mapping m (its own, joined with an in-flight
@@ -257,9 +266,13 @@ static bool tidy_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t va
 bool os_inv_tidy(const struct os_consts *c, const struct os_vars *s, char *why, size_t len)
 {
     struct tidy_ctx t = { .c = c };
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
+    struct os_wmem m;
+    if (!os_wmem_get(c, s, &m))
+        return model_refuse(why, len, "out of memory");
+    struct hw_pt_view v = os_wmem_view(c, s, &m);
     uint64_t root = s->hw.global_pt.cr3 / HW_PAGE_SIZE;
     hw_pt_visit(&v, tidy_visit, &t, NULL);
+    os_wmem_put(&m);
     if (root < OS_PT_FRAMES_MAX)
         t.reached[root] = 1;
     for (unsigned f = c->pt_reserved; f < c->pt_frames; f++) {

@@ -195,19 +195,18 @@ static bool reach_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t v
     return !r->found;
 }
 
-bool os_frame_reachable(const struct os_consts *c, const struct hw_vars *hw, uint64_t frame_pa)
+bool os_frame_reachable(const struct hw_pt_view *v, uint64_t frame_pa)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, hw);
-    struct reach_ctx r = { frame_pa, frame_pa == hw->global_pt.cr3 };
+    struct reach_ctx r = { frame_pa, frame_pa == v->cr3 };
     if (!r.found)
-        hw_pt_visit(&v, reach_visit, &r, NULL);
+        hw_pt_visit(v, reach_visit, &r, NULL);
     return r.found;
 }
 
-bool os_frame_zero(const struct hw_vars *hw, uint64_t frame_pa)
+bool os_frame_zero(const struct hw_pmem *m, uint64_t frame_pa)
 {
     for (uint64_t off = 0; off < HW_PAGE_SIZE; off += HW_WORD_SIZE)
-        if (hw_pmem_read(&hw->global_pt.mem, frame_pa + off))
+        if (hw_pmem_read(m, frame_pa + off))
             return false;
     return true;
 }
@@ -241,9 +240,15 @@ static bool give_frame(const struct os_consts *c, struct os_vars *s, struct os_c
     if (pa % HW_PAGE_SIZE || f >= c->pt_frames || os_bit(s->pt_free, f) || os_bit(s->pt_pending, f) ||
         pa == s->hw.global_pt.cr3)
         return model_refuse(why, len, "free: frame 0x%" PRIx64 " is not an allocated directory", pa);
-    if (os_frame_reachable(c, &s->hw, pa))
+    struct os_wmem m;
+    if (!os_wmem_get(c, s, &m))
+        return model_refuse(why, len, "out of memory");
+    struct hw_pt_view v = os_wmem_view(c, s, &m);
+    bool linked = os_frame_reachable(&v, pa), zero = os_frame_zero(m.mem, pa);
+    os_wmem_put(&m);
+    if (linked)
         return model_refuse(why, len, "free: directory 0x%" PRIx64 " is still linked into the table", pa);
-    if (!os_frame_zero(&s->hw, pa))
+    if (!zero)
         return model_refuse(why, len, "free: directory 0x%" PRIx64 " is not zeroed", pa);
     if (os_bit(s->pt_fresh, f)) {
         os_bit_clear(s->pt_fresh, f);
@@ -263,11 +268,12 @@ void os_release_pending(struct os_vars *s)
     }
 }
 
-/* A fresh frame stops being fresh when a store makes it reachable. */
-static void fresh_now_linked(const struct os_consts *c, struct os_vars *s)
+/* A fresh frame stops being fresh when a store makes it reachable, in the writer's view: from
+ * then on the stores to it are buffered behind the one that links it, as on the hardware. */
+static void fresh_now_linked(const struct os_consts *c, struct os_vars *s, const struct hw_pt_view *v)
 {
     for (unsigned f = 0; f < c->pt_frames; f++)
-        if (os_bit(s->pt_fresh, f) && os_frame_reachable(c, &s->hw, (uint64_t)f * HW_PAGE_SIZE))
+        if (os_bit(s->pt_fresh, f) && os_frame_reachable(v, (uint64_t)f * HW_PAGE_SIZE))
             os_bit_clear(s->pt_fresh, f);
 }
 
@@ -294,24 +300,23 @@ static bool locate_visit(void *ctx, unsigned layer, uint64_t entry_pa, uint64_t 
 }
 
 /* The layer of the (non-empty, reachable) entry at pa. */
-static bool locate_entry(const struct os_consts *c, const struct hw_vars *hw, uint64_t pa, unsigned *layer)
+static bool locate_entry(const struct hw_pt_view *v, uint64_t pa, unsigned *layer)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&c->hw, hw);
     struct locate_ctx l = { pa, 0, 0, false };
-    hw_pt_visit(&v, locate_visit, &l, NULL);
+    hw_pt_visit(v, locate_visit, &l, NULL);
     *layer = l.layer;
     return l.found;
 }
 
 /* SDM vol. 3A 4.8: the MMU sets A and D with locked operations at any time; software that
  * rewrites a page entry must not clear them (x86pt.h: protect keeps every other bit). Called
- * before the store of v over cur at pa (hw: the state before it). */
-static bool ad_kept(const struct os_consts *c, const struct hw_vars *hw, uint64_t pa, uint64_t cur, uint64_t v,
-                    char *why, size_t len)
+ * before the store of v over cur at pa reaches the memory m (pv: its view). */
+static bool ad_kept(const struct os_consts *c, const struct hw_pt_view *pv, const struct hw_pmem *m, uint64_t pa,
+                    uint64_t cur, uint64_t v, char *why, size_t len)
 {
     const uint64_t ad = HW_BIT_A | HW_BIT_D;
     unsigned layer;
-    if (!(cur & HW_BIT_P) || !(cur & ad) || !locate_entry(c, hw, pa, &layer))
+    if (!(cur & HW_BIT_P) || !(cur & ad) || !locate_entry(pv, pa, &layer))
         return true;
     struct hw_pde o = hw_pde_view(cur, layer, c->hw.maxphyaddr), n = hw_pde_view(v, layer, c->hw.maxphyaddr);
     uint64_t lost = 0;
@@ -321,8 +326,8 @@ static bool ad_kept(const struct os_consts *c, const struct hw_vars *hw, uint64_
         lost = cur & ad & ~v;
     } else if (n.kind == HW_PDE_DIRECTORY && layer + 1 < HW_NUM_LAYERS) {
         /* a split: every part of the page must carry the page's bits */
-        for (unsigned j = 0; j < HW_NUM_ENTRIES && n.addr + HW_PAGE_SIZE <= hw_pmem_bytes(&hw->global_pt.mem); j++)
-            lost |= cur & ad & ~hw_pmem_read(&hw->global_pt.mem, n.addr + 8u * j);
+        for (unsigned j = 0; j < HW_NUM_ENTRIES && n.addr + HW_PAGE_SIZE <= hw_pmem_bytes(m); j++)
+            lost |= cur & ad & ~hw_pmem_read(m, n.addr + 8u * j);
     } else {
         return true; /* the page goes (unmapped, or another frame): its bits go with it */
     }
@@ -336,12 +341,10 @@ static bool ad_kept(const struct os_consts *c, const struct hw_vars *hw, uint64_
 /* Widen core's hull of changed translations by what changed from before to after: a page gone,
  * moved, resized or made less permissive (a page that only gains permissions needs no
  * invalidation: a stale entry can only fault, and the fault handler retries). */
-static void note_changes(const struct os_consts *c, const struct hw_vars *before, const struct hw_vars *after,
-                         struct os_core_state *cs)
+static void note_changes(const struct hw_pt_view *vb, const struct hw_pt_view *va, struct os_core_state *cs)
 {
-    struct hw_pt_view vb = hw_vars_pt_view(&c->hw, before), va = hw_vars_pt_view(&c->hw, after);
     struct hw_interp ib = { 0 }, ia = { 0 };
-    if (hw_interp_pt_mem(&vb, &ib, NULL) == HW_INTERP_OK && hw_interp_pt_mem(&va, &ia, NULL) == HW_INTERP_OK)
+    if (hw_interp_pt_mem(vb, &ib, NULL) == HW_INTERP_OK && hw_interp_pt_mem(va, &ia, NULL) == HW_INTERP_OK)
         for (size_t i = 0; i < ib.len; i++) {
             const struct hw_mapping *m = &ib.map[i];
             const struct hw_pte *now = hw_interp_get(&ia, m->base);
@@ -371,51 +374,101 @@ static bool silent(const struct os_vars *s, const struct os_lib_action *a)
     return os_bit(s->pt_fresh, a->pa / HW_PAGE_SIZE);
 }
 
-/* A store to reachable memory, with its checks. */
+/* A store to reachable memory, with its checks, made by core: into its store buffer, or
+ * (store buffers off, or fenced: a map's last store and the fence after it) to memory. The
+ * checks read the writer's table (os_storebuf.c); the Writeback step checks A/D again. */
 static enum os_step_status visible_store(const struct os_consts *c, struct os_vars *s, struct os_step *st,
-                                         struct os_core_state *cs, uint64_t pa, uint64_t v, char *why, size_t len)
+                                         struct os_core_state *cs, unsigned core, uint64_t pa, uint64_t v,
+                                         bool fenced, char *why, size_t len)
 {
-    uint64_t cur = hw_pmem_read(&s->hw.global_pt.mem, pa);
-    st->write_old = cur; /* for the trace, also of a store the A/D check refuses */
-    if (!ad_kept(c, &s->hw, pa, cur, v, why, len))
-        return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
-    bool track = os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind);
-    struct hw_vars before;
-    if (track && !hw_vars_copy(&before, &s->hw))
+    struct os_wmem before, after;
+    if (!os_wmem_get(c, s, &before))
         return OS_STEP_NOMEM;
-    if (!hw_pmem_write(&s->hw.global_pt.mem, pa, v)) {
-        if (track)
-            hw_vars_fini(&before);
+    struct hw_pt_view vb = os_wmem_view(c, s, &before);
+    uint64_t cur = hw_pmem_read(before.mem, pa);
+    st->write_old = cur; /* for the trace, also of a store the A/D check refuses */
+    if (!ad_kept(c, &vb, before.mem, pa, cur, v, why, len)) {
+        os_wmem_put(&before);
+        return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
+    }
+    if (!before.owned) { /* keep the view before the store: the store changes s's memory */
+        if (!hw_pmem_copy(&before.own, before.mem))
+            return OS_STEP_NOMEM;
+        before.owned = true, before.mem = &before.own;
+        vb = os_wmem_view(c, s, &before);
+    }
+    bool buffered = c->hw.mmu_sbuf && s->hw.mmu && !fenced;
+    if (buffered) {
+        struct hw_vars hw;
+        enum hw_step_status r = hw_step_PTStore(&c->hw, &s->hw, os_core_of(c, core), pa, v, &hw);
+        if (r != HW_STEP_OK) {
+            os_wmem_put(&before);
+            if (r == HW_STEP_E_NOMEM)
+                return OS_STEP_NOMEM;
+            return model_refuse(why, len, "core %u's store buffer is full: a Writeback comes first", core),
+                   OS_STEP_DISABLED;
+        }
+        hw_vars_fini(&s->hw);
+        s->hw = hw;
+        st->buffered = true;
+    } else if (!hw_pmem_write(&s->hw.global_pt.mem, pa, v)) {
+        os_wmem_put(&before);
         return OS_STEP_NOMEM;
     }
-    if (track) {
-        note_changes(c, &before, &s->hw, cs);
+    if (!os_wmem_get(c, s, &after)) {
+        os_wmem_put(&before);
+        return OS_STEP_NOMEM;
+    }
+    struct hw_pt_view va = os_wmem_view(c, s, &after);
+    if (os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind)) {
+        note_changes(&vb, &va, cs);
         unsigned layer;
-        if ((cur & HW_BIT_P) && locate_entry(c, &before, pa, &layer) &&
+        if ((cur & HW_BIT_P) && locate_entry(&vb, pa, &layer) &&
             hw_pde_view(cur, layer, c->hw.maxphyaddr).kind == HW_PDE_PAGE &&
             hw_pde_view(v, layer, c->hw.maxphyaddr).kind == HW_PDE_DIRECTORY)
             cs->splits = true;
-        hw_vars_fini(&before);
     }
+    fresh_now_linked(c, s, &va);
+    os_wmem_put(&after);
+    os_wmem_put(&before);
     st->wrote = true;
-    st->write_old = cur;
     cs->stored = true;
-    fresh_now_linked(c, s);
     return OS_STEP_OK;
 }
 
 static enum os_step_status store(const struct os_consts *c, struct os_vars *s, struct os_step *st,
-                                 struct os_core_state *cs, const struct os_lib_action *a, bool visible, char *why,
-                                 size_t len)
+                                 struct os_core_state *cs, unsigned core, const struct os_lib_action *a, bool visible,
+                                 bool fenced, char *why, size_t len)
 {
     if (visible)
-        return visible_store(c, s, st, cs, a->pa, a->value, why, len);
+        return visible_store(c, s, st, cs, core, a->pa, a->value, fenced, why, len);
     return hw_pmem_write(&s->hw.global_pt.mem, a->pa, a->value) ? OS_STEP_OK : OS_STEP_NOMEM;
 }
 
+/* rl3.rs: step_Writeback, as the OS model sees it: the oldest store of core's buffer reaches
+ * memory; it must keep the A and D bits the MMU has set in memory since (ad_kept). */
+bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why,
+                         size_t len)
+{
+    const struct hw_mmu_core *m = s1->hw.mmu ? hw_core_mmu_const(&c->hw, &s1->hw, os_core_of(c, st->core)) : NULL;
+    if (!m || !m->nsbuf)
+        return true; /* the hardware refuses it */
+    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s1->hw);
+    uint64_t pa = m->sbuf[0].pa, val = m->sbuf[0].value, cur = hw_pmem_read(&s1->hw.global_pt.mem, pa);
+    st->accessed = true;
+    st->access = OS_LIB_STORE;
+    st->write_pa = pa;
+    st->write_value = val;
+    st->write_old = cur;
+    if (ad_kept(c, &v, &s1->hw.global_pt.mem, pa, cur, val, why, len))
+        return true;
+    st->check = OS_CHECKID_AD_LOST;
+    return false;
+}
+
 static enum os_step_status perform(const struct os_consts *c, struct os_vars *s, struct os_step *st,
-                                   struct os_core_state *cs, const struct os_lib_action *a, bool visible, bool *own,
-                                   char *why, size_t len)
+                                   struct os_core_state *cs, unsigned core, const struct os_lib_action *a,
+                                   bool visible, bool fenced, bool *own, char *why, size_t len)
 {
     struct hw_pmem *m = &s->hw.global_pt.mem;
     if (!in_pt_memory(s, a->pa))
@@ -428,29 +481,40 @@ static enum os_step_status perform(const struct os_consts *c, struct os_vars *s,
         st->write_value = a->value;
     }
     switch (a->kind) {
-    case OS_LIB_LOAD: {
-        uint64_t v = hw_pmem_read(m, a->pa);
+    case OS_LIB_LOAD: { /* through the core's own store buffer (rl3.rs core_mem) */
+        uint64_t v = visible ? hw_pt_load(&c->hw, &s->hw, os_core_of(c, core), a->pa) : hw_pmem_read(m, a->pa);
         st->write_value = v;
         return respond(&s->run, own, v) ? OS_STEP_OK : OS_STEP_NOMEM;
     }
-    case OS_LIB_CAS: {
+    case OS_LIB_CAS: { /* LOCK CMPXCHG: on memory, with the buffer drained */
+        if (visible && !os_sbuf_drained(c, s, core, "a locked cmpxchg", why, len))
+            return OS_STEP_DISABLED;
         uint64_t v = hw_pmem_read(m, a->pa);
         if (!respond(&s->run, own, v))
             return OS_STEP_NOMEM;
         if (v != a->expected)
             return OS_STEP_OK;
-        return store(c, s, st, cs, a, visible, why, len); /* the exchange succeeds */
+        return store(c, s, st, cs, core, a, visible, true, why, len); /* the exchange succeeds */
     }
     case OS_LIB_STORE:
-        return store(c, s, st, cs, a, visible, why, len);
+        return store(c, s, st, cs, core, a, visible, fenced, why, len);
     case OS_LIB_ZERO:
         if (a->pa % HW_PAGE_SIZE)
             return model_refuse(why, len, "the library zeroes 0x%" PRIx64 ", not a frame", a->pa), OS_STEP_VIOLATION;
+        /* a reachable directory's zeroing waits for an empty buffer and lands at once (README:
+         * a deviation; its 512 stores are not interleaved one by one) */
+        if (visible && !os_sbuf_drained(c, s, core, "zeroing a reachable directory", why, len))
+            return OS_STEP_DISABLED;
         if (!fill_frame(&s->hw, a->pa, 0))
             return OS_STEP_NOMEM;
         if (visible) {
             st->wrote = true, cs->stored = true;
-            fresh_now_linked(c, s);
+            struct os_wmem w;
+            if (!os_wmem_get(c, s, &w))
+                return OS_STEP_NOMEM;
+            struct hw_pt_view v = os_wmem_view(c, s, &w);
+            fresh_now_linked(c, s, &v);
+            os_wmem_put(&w);
         }
         return OS_STEP_OK;
     default:
@@ -526,7 +590,7 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
             return returned(c, s2, st, cs, res, why, len);
         default:
             if (silent(s2, &a)) {
-                if ((r = perform(c, s2, st, cs, &a, false, &own, why, len)) != OS_STEP_OK)
+                if ((r = perform(c, s2, st, cs, core, &a, false, false, &own, why, len)) != OS_STEP_OK)
                     return r;
                 st->nsilent++;
                 break;
@@ -538,7 +602,8 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
                 return model_refuse(why, len, "not the map's last store"), OS_STEP_DISABLED;
             if (until == OS_LIB_UNTIL_ACCESS && last)
                 return model_refuse(why, len, "the map's last store belongs to MapEnd"), OS_STEP_DISABLED;
-            if ((r = perform(c, s2, st, cs, &a, true, &own, why, len)) != OS_STEP_OK)
+            /* a map's last store is followed by MapEnd's fence (os_storebuf.c) */
+            if ((r = perform(c, s2, st, cs, core, &a, true, last && !c->no_map_fence, &own, why, len)) != OS_STEP_OK)
                 return r;
             s2->run.done++;
             if (until == OS_LIB_UNTIL_ACCESS)

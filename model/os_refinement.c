@@ -109,7 +109,7 @@ void os_interp(const struct os_consts *c, const struct os_vars *s, const struct 
     for (size_t i = 0; i < pt->len && out->nmappings < HL_MAX_MAPPINGS; i++) {
         const struct hw_mapping *m = &pt->map[i];
         struct hw_flags other;
-        if (os_inflight_unmap(c, s, m->base))
+        if (os_inflight_unmap(c, s, m->base) || !os_range_page_landed(c, s, m))
             continue;
         struct hw_mapping *o = &out->mappings[out->nmappings++];
         *o = *m;
@@ -129,8 +129,13 @@ void os_step_interp(const struct os_consts *c, const struct os_vars *s1, const s
     out->kind = HL_STEP_STUTTER;
     switch (st->kind) {
     case OS_STEP_HW:
+        if (st->hw.kind == HW_STEP_WRITEBACK && cs && cs->range && cs->kind == OS_MAP_EXECUTING) {
+            out->kind = HL_STEP_RANGE_STORE; /* a MapRange's page reaches memory (os_range_page_landed) */
+            out->thread_id = cs->ULT_id;
+            return;
+        }
         if (st->hw.kind != HW_STEP_READ_WRITE)
-            return; /* TLBFill, TLBEvict (and the A/D step): Stutter */
+            return; /* TLBFill, TLBEvict (the A/D step, the rl3 steps): Stutter */
         out->kind = HL_STEP_READ_WRITE;
         out->thread_id = st->ULT_id;
         out->vaddr = st->hw.vaddr;

@@ -16,6 +16,7 @@ bool os_inflight_protect(const struct os_consts *c, const struct os_vars *s, uin
 /* os_refinement_range.c: some range operation in flight has its effect in the abstract state;
  * effective_mappings of pt then (into out->mappings). */
 bool os_interp_any_range(const struct os_consts *c, const struct os_vars *s);
+bool os_range_page_landed(const struct os_consts *c, const struct os_vars *s, const struct hw_mapping *m);
 void os_interp_range_mappings(const struct os_consts *c, const struct os_vars *s, const struct hw_interp *pt,
                               struct hl_vars *out);
 

@@ -62,6 +62,24 @@ static bool eff_piece(void *ctx, struct hw_mapping *p)
     return true;
 }
 
+/* Store buffers (os_storebuf.c): a page an in-flight MapRange stored becomes its effect when
+ * the store reaches memory, where every core's walk finds it (the Writeback step is then its
+ * RangeStore); until then only the writer's own core sees it. */
+bool os_range_page_landed(const struct os_consts *c, const struct os_vars *s, const struct hw_mapping *m)
+{
+    if (os_sbuf_writer(c, s) < 0)
+        return true;
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        const struct os_core_state *cs = &s->core_states[i];
+        if (cs->kind != OS_MAP_EXECUTING || !cs->range || !piece_inside(cs, m))
+            continue;
+        struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s->hw);
+        struct hw_walk w;
+        return hw_pt_walk(&v, m->base, &w) == HW_WALK_PAGE && w.base == m->base && hw_pte_equal(&w.pte, &m->pte);
+    }
+    return true;
+}
+
 bool os_interp_any_range(const struct os_consts *c, const struct os_vars *s)
 {
     for (unsigned i = 0; i < os_ncores(c); i++)
@@ -81,7 +99,7 @@ void os_interp_range_mappings(const struct os_consts *c, const struct os_vars *s
         const struct hw_mapping *m = &pt->map[i];
         uint64_t first = 0, last = 0;
         bool split = false;
-        if (os_inflight_unmap(c, s, m->base))
+        if (os_inflight_unmap(c, s, m->base) || !os_range_page_landed(c, s, m))
             continue;
         for (unsigned j = 0; j < os_ncores(c) && !split; j++) {
             const struct os_core_state *cs = &s->core_states[j];

@@ -4,6 +4,7 @@
  * page-table memory. x86pt's additions are marked: protect's first store (like unmap's), the
  * leaf bits a store may set, the hardware's A/D and walk steps and FrameReuse (which must keep
  * the view); the RANGE extension's discipline is in spec_pt_range.c. */
+#include "os_internal.h"
 #include "os_refinement_internal.h"
 #include "why.h"
 
@@ -49,11 +50,16 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
  * writes maps write-back memory (PWT, PCD, PAT clear) and is not global. */
 bool os_spec_pt_leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_t vaddr, char *why, size_t len)
 {
-    struct hw_pt_view v = hw_vars_pt_view(&k->c->hw, &s2->hw);
+    struct os_wmem m;
+    if (!os_wmem_get(k->c, s2, &m))
+        return model_refuse(why, len, "out of memory");
+    struct hw_pt_view v = os_wmem_view(k->c, s2, &m);
     struct hw_walk w;
-    if (hw_pt_walk(&v, vaddr, &w) != HW_WALK_PAGE)
+    bool page = hw_pt_walk(&v, vaddr, &w) == HW_WALK_PAGE;
+    uint64_t e = page ? hw_pmem_read(m.mem, w.entry_pa[w.layer]) : 0;
+    os_wmem_put(&m);
+    if (!page)
         return true; /* the view checks say what is wrong */
-    uint64_t e = hw_pmem_read(&s2->hw.global_pt.mem, w.entry_pa[w.layer]);
     uint64_t pat = w.layer == 3 ? HW_BIT_PS : HW_BIT_PAT_LARGE;
     if (e & (HW_BIT_PWT | HW_BIT_PCD | HW_BIT_G | pat))
         return model_refuse(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
