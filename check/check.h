@@ -49,6 +49,9 @@ struct check_config {
 };
 
 void check_config_default(struct check_config *cfg);
+/* A fingerprint of everything that shapes a random run except the shard (shard lines carry it,
+ * so that combine only sums shards of one configuration). */
+uint64_t check_config_fingerprint(const struct check_config *cfg);
 /* The small exhaustive configuration: 2 cores, 2 threads, 2 vaddrs (0, and 0x1000 inside the
  * 2 MiB page a map at 0 may make), 2 sizes, protect, the A/D step. */
 void check_config_small(struct check_config *cfg);
@@ -115,6 +118,15 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation);
 /* "summary: k=v ..." line for combining shards, and its parser. */
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s);
 bool check_parse_shard_line(const char *line, struct check_stats *s);
+/* Which shard a whole `shard:` line is from (false: not a whole shard line). */
+struct shard_id {
+    unsigned i, n;
+    uint64_t config, seed;
+};
+bool check_parse_shard_header(const char *line, struct shard_id *id);
+/* x86pt check combine: sum the shard lines of the files; refuse (status 2, a message on err)
+ * unless they are exactly shards 0..n-1 of one configuration and seed base. */
+int check_combine(int nfiles, char **files, FILE *out, FILE *err);
 
 /* Exhaustive mode. Returns 0 / 1 as check_random; *states, *complete for the report. */
 int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *complete,

@@ -2,7 +2,7 @@
  * `x86pt check` command line:
  *   x86pt check [random] [options]      random mode (the default: the main job)
  *   x86pt check exhaustive [options]    breadth-first over all interleavings (default: --small)
- *   x86pt check combine FILE...         sum the `shard:` lines of shard outputs
+ *   x86pt check combine FILE...         sum the `shard:` lines of shards 0..n-1 of one run
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
@@ -60,28 +60,6 @@ void x86pt_check_usage(const char *prog)
     usage();
 }
 
-static int combine(int argc, char **argv)
-{
-    struct check_stats s;
-    memset(&s, 0, sizeof s);
-    unsigned shards = 0;
-    for (int i = 0; i < argc; i++) {
-        FILE *f = strcmp(argv[i], "-") ? fopen(argv[i], "r") : stdin;
-        char line[2048];
-        if (!f) {
-            fprintf(stderr, "x86pt check combine: cannot open %s\n", argv[i]);
-            return 2;
-        }
-        while (fgets(line, sizeof line, f))
-            if (check_parse_shard_line(line, &s))
-                shards++;
-        if (f != stdin)
-            fclose(f);
-    }
-    printf("shards: %u\n", shards);
-    check_print_summary(stdout, &s, s.violations > 0);
-    return s.violations ? 1 : 0;
-}
 
 /* Which parts of the hostile hardware and which planted bugs the run has. */
 static void print_features(const struct check_config *cfg)
@@ -132,7 +110,7 @@ int check_main(int argc, char **argv)
         return 0;
     }
     if (i < argc && !strcmp(argv[i], "combine"))
-        return argc > 2 ? combine(argc - 2, argv + 2) : usage();
+        return argc > 2 ? check_combine(argc - 2, argv + 2, stdout, stderr) : usage();
     if (i < argc && !strcmp(argv[i], "random"))
         i++;
     else if (i < argc && !strcmp(argv[i], "exhaustive")) {

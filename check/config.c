@@ -42,6 +42,31 @@ void check_config_default(struct check_config *cfg)
     cfg->max_depth = 0;
 }
 
+static uint64_t fp_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + UINT64_C(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
+    return h * UINT64_C(0xff51afd7ed558ccd);
+}
+
+uint64_t check_config_fingerprint(const struct check_config *cfg)
+{
+    uint64_t h = UINT64_C(0x78383670742d6366);
+    const uint64_t scalars[] = { cfg->nodes, cfg->cores, cfg->threads, cfg->steps, cfg->runs, cfg->seed,
+                                 cfg->nvaddrs, cfg->nframes, cfg->nsizes, cfg->protect, cfg->flags_all, cfg->ranges,
+                                 cfg->ad, cfg->mmu_walks, cfg->mmu_pscache, cfg->mmu_sbuf, cfg->free_early,
+                                 cfg->no_map_fence, cfg->no_shootdown_fence, cfg->phys_mem_size, cfg->pt_frames,
+                                 cfg->pt_reserved, cfg->maxphyaddr, cfg->shard_n };
+    for (unsigned i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        h = fp_mix(h, scalars[i]);
+    for (unsigned i = 0; i < cfg->nvaddrs && i < CHECK_MAX_SET; i++)
+        h = fp_mix(h, cfg->vaddrs[i]);
+    for (unsigned i = 0; i < cfg->nframes && i < CHECK_MAX_SET; i++)
+        h = fp_mix(h, cfg->frames[i]);
+    for (unsigned i = 0; i < cfg->nsizes && i < 3; i++)
+        h = fp_mix(h, cfg->sizes[i]);
+    return h;
+}
+
 void check_config_small(struct check_config *cfg)
 {
     check_config_default(cfg);

@@ -707,13 +707,25 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {
-    fprintf(f, "shard: %u/%u seed=%" PRIu64, cfg->shard_i, cfg->shard_n, cfg->seed);
+    fprintf(f, "shard: %u/%u config=%016" PRIx64 " seed=%" PRIu64, cfg->shard_i, cfg->shard_n,
+            check_config_fingerprint(cfg), cfg->seed);
 #define PRINT(n) fprintf(f, " " #n "=%" PRIu64, s->n);
     SHARD_FIELDS(PRINT)
 #undef PRINT
     for (unsigned i = 0; i < 6; i++)
         fprintf(f, " %s_ok=%" PRIu64 " %s_err=%" PRIu64, op_names[i], s->ops_ok[i], op_names[i], s->ops_err[i]);
     fprintf(f, " seconds=%.3f\n", s->seconds);
+}
+
+bool check_parse_shard_header(const char *line, struct shard_id *id)
+{
+    const char *p = strstr(line, "shard:");
+    unsigned long long fp, seed;
+    if (!p || sscanf(p, "shard: %u/%u config=%16llx seed=%llu", &id->i, &id->n, &fp, &seed) != 4)
+        return false;
+    id->config = fp;
+    id->seed = seed;
+    return strstr(p, " seconds=") != NULL; /* the line is whole (a shard that died mid-write is not) */
 }
 
 bool check_parse_shard_line(const char *line, struct check_stats *s)
@@ -743,4 +755,71 @@ bool check_parse_shard_line(const char *line, struct check_stats *s)
             s->seconds += val;
     }
     return true;
+}
+
+/* ---- combining shards ---------------------------------------------------------------------- */
+
+#define COMBINE_MAX_SHARDS 65536u
+
+int check_combine(int nfiles, char **files, FILE *out, FILE *err)
+{
+    struct check_stats s;
+    struct shard_id first = { 0 }, id;
+    unsigned char *seen = NULL;
+    unsigned shards = 0;
+    int rc = 0;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < nfiles && !rc; i++) {
+        FILE *f = strcmp(files[i], "-") ? fopen(files[i], "r") : stdin;
+        char line[4096];
+        if (!f) {
+            fprintf(err, "x86pt check combine: cannot open %s\n", files[i]);
+            rc = 2;
+            break;
+        }
+        while (!rc && fgets(line, sizeof line, f)) {
+            if (!strstr(line, "shard:"))
+                continue;
+            if (!check_parse_shard_header(line, &id) || !id.n || id.n > COMBINE_MAX_SHARDS || id.i >= id.n) {
+                fprintf(err, "x86pt check combine: %s: a malformed or cut-off shard line (did that shard die?)\n",
+                        files[i]);
+                rc = 2;
+            } else if (!shards && !(seen = calloc(id.n, 1))) {
+                rc = 2;
+            } else if (shards && (id.n != first.n || id.config != first.config || id.seed != first.seed)) {
+                fprintf(err, "x86pt check combine: %s: shard %u/%u (config %016llx, seed %llu) is not of the same run "
+                        "as shard %u/%u (config %016llx, seed %llu)\n", files[i], id.i, id.n,
+                        (unsigned long long)id.config, (unsigned long long)id.seed, first.i, first.n,
+                        (unsigned long long)first.config, (unsigned long long)first.seed);
+                rc = 2;
+            } else if (seen[id.i]) {
+                fprintf(err, "x86pt check combine: %s: shard %u/%u given twice\n", files[i], id.i, id.n);
+                rc = 2;
+            } else {
+                if (!shards)
+                    first = id;
+                seen[id.i] = 1;
+                shards++;
+                check_parse_shard_line(line, &s);
+            }
+        }
+        if (f != stdin)
+            fclose(f);
+    }
+    if (!rc && !shards) {
+        fprintf(err, "x86pt check combine: no shard lines\n");
+        rc = 2;
+    }
+    for (unsigned i = 0; !rc && i < first.n; i++)
+        if (!seen[i]) {
+            fprintf(err, "x86pt check combine: shard %u/%u is missing (it died, or its output was not given): no "
+                    "verdict\n", i, first.n);
+            rc = 2;
+        }
+    free(seen);
+    if (rc)
+        return rc;
+    fprintf(out, "shards: %u\n", shards);
+    check_print_summary(out, &s, s.violations > 0);
+    return s.violations ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -474,12 +475,63 @@ static void shards_combine(void **st)
     free(t1);
 }
 
+/* Write text to a fresh temporary file; its path into path (PATH_MAX-free: 32 bytes). */
+static void temp_with(char path[32], const char *text)
+{
+    snprintf(path, 32, "/tmp/x86pt-shard-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* combine sums exactly the shards 0..n-1 of one run and refuses anything else: a missing
+ * shard (died), a shard given twice, a shard of another configuration or seed base, a line
+ * cut off. */
+static void shards_combine_refuses(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct check_stats s;
+    char *t0, *t1, *tother, p0[32], p1[32], pother[32], pcut[32];
+    check_config_default(&cfg);
+    cfg.steps = 2000;
+    cfg.runs = 2;
+    cfg.progress = false;
+    cfg.shard_n = 2;
+    run_to(&cfg, &s, &t0);
+    cfg.shard_i = 1;
+    run_to(&cfg, &s, &t1);
+    cfg.maxphyaddr = 36; /* another configuration */
+    run_to(&cfg, &s, &tother);
+    temp_with(p0, t0);
+    temp_with(p1, t1);
+    temp_with(pother, tother);
+    char cut[64];
+    snprintf(cut, sizeof cut, "%.60s\n", t1);
+    temp_with(pcut, cut);
+    FILE *out = fopen("/dev/null", "w"), *err = fopen("/dev/null", "w");
+    char *ok[] = { p1, p0 }, *missing[] = { p0 }, *twice[] = { p0, p0, p1 }, *other[] = { p0, pother },
+         *cutoff[] = { p0, pcut };
+    assert_int_equal(check_combine(2, ok, out, err), 0);
+    assert_int_equal(check_combine(1, missing, out, err), 2);
+    assert_int_equal(check_combine(3, twice, out, err), 2);
+    assert_int_equal(check_combine(2, other, out, err), 2);
+    assert_int_equal(check_combine(2, cutoff, out, err), 2);
+    fclose(out);
+    fclose(err);
+    unlink(p0), unlink(p1), unlink(pother), unlink(pcut);
+    free(t0), free(t1), free(tother);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_run_holds),      cmocka_unit_test(exhaustive_small_holds),
         cmocka_unit_test(wrong_write_is_caught), cmocka_unit_test(same_seed_same_output),
-        cmocka_unit_test(shards_combine),        cmocka_unit_test(random_ranges_hold),
+        cmocka_unit_test(shards_combine),        cmocka_unit_test(shards_combine_refuses),        cmocka_unit_test(random_ranges_hold),
         cmocka_unit_test(exhaustive_ranges_hold), cmocka_unit_test(wrong_range_write_is_caught),
         cmocka_unit_test(plain_store_loses_dirty),
         cmocka_unit_test(buffered_store_loses_dirty),
