@@ -74,7 +74,8 @@ struct check_stats {
     uint64_t lib_silent;                  /* its accesses to unlinked directories, folded into those */
     uint64_t ad_races;                    /* A/D updates while a library operation was in flight */
     uint64_t walk_inits, cache_uses, walk_steps, walk_fills, cache_fills, cache_evicts; /* rl3 */
-    uint64_t sbuf_stores, writebacks;    /* library stores into the store buffer, Writeback steps */
+    uint64_t sbuf_stores, writebacks;     /* library stores into the store buffer, Writeback steps */
+    uint64_t resolves_ok, resolves_err, destroys; /* Resolve steps: found, not; DestroyProbe steps */
     uint64_t invalidations, frame_reuses; /* shootdown acknowledgements (invlpg / CR3 reload) */
     uint64_t skipped_unsound, stuck;
     double seconds;

@@ -363,6 +363,14 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             }
             if (cfg->ranges && i == 0 && !range_starts(S, s, idx, k, t))
                 return false;
+            for (uint64_t off = 0; off <= 0x800; off += 0x800) { /* its first word and one inside */
+                memset(&st, 0, sizeof st);
+                st.kind = OS_STEP_RESOLVE;
+                st.ULT_id = t;
+                st.vaddr = va + off;
+                if (!emit(S, s, idx, k, st))
+                    return false;
+            }
             memset(&st, 0, sizeof st);
             st.ULT_id = t;
             st.vaddr = va;
@@ -446,6 +454,10 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
         }
     }
     if (c->hw.mmu_walks && !emit_mmu(S, s, idx, k))
+        return false;
+    memset(&st, 0, sizeof st); /* destroy, on a copy: a Stutter when it is right */
+    st.kind = OS_STEP_DESTROY_PROBE;
+    if (!emit(S, s, idx, k, st))
         return false;
     for (unsigned i = 0; i < os_ncores(c); i++) /* the oldest buffered store reaches memory */
         if (os_sbuf_len(c, s, i)) {

@@ -226,6 +226,21 @@ static void run_request(struct ptlib *p)
         st = x86pt_init(&pt, &mem, p->maxphyaddr);
         p->result.ok = st == X86PT_OK;
         p->root = pt.root.pa;
+    } else if (rq->op == OS_PT_DESTROY) {
+        x86pt_destroy(&pt);
+        p->result.ok = true;
+    } else if (rq->op == OS_PT_RESOLVE) {
+        struct x86pt_mapping m;
+        st = x86pt_resolve(&pt, va, &m);
+        p->result.ok = st == X86PT_OK;
+        if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
+            refuse(p, "resolve", st);
+        if (st == X86PT_OK) {
+            p->result.has_reported = hw_vaddr_from_canonical(m.base.va, &p->result.reported_base);
+            p->result.reported.frame.base = m.frame.pa;
+            p->result.reported.frame.size = m.size;
+            p->result.reported.flags = from_lib_flags(m.flags);
+        }
     } else if (rq->range) {
         run_range(p, &pt, va, &flush);
     } else if (rq->op == OS_PT_MAP) {

@@ -349,6 +349,20 @@ static void gen_progress(struct runner *r, struct os_step *st)
     gen_start(r, st);
 }
 
+/* A thread resolves an address: inside a mapping (at any offset), or one of the workload's. */
+static void gen_resolve(struct runner *r, struct os_step *st)
+{
+    const struct hw_interp *pt = &r->k.pt;
+    st->kind = OS_STEP_RESOLVE;
+    st->ULT_id = below(r, r->c.ULT_no);
+    if (pt->len && below(r, 4)) {
+        const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
+        st->vaddr = m->base + (rnd(r) % m->pte.frame.size & ~UINT64_C(7));
+    } else {
+        st->vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 512);
+    }
+}
+
 static void gen(struct runner *r, struct os_step *st)
 {
     memset(st, 0, sizeof *st);
@@ -375,6 +389,10 @@ static void gen(struct runner *r, struct os_step *st)
 
     else if (x < 62)
         gen_start(r, st);
+    else if (x < 66)
+        gen_resolve(r, st);
+    else if (x < 67)
+        st->kind = OS_STEP_DESTROY_PROBE;
     else
         gen_progress(r, st);
 }
@@ -446,6 +464,8 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     case OS_STEP_PROTECT_INITIATE_SHOOTDOWN: s->shootdowns++; break;
     case OS_STEP_ACK_SHOOTDOWN_IPI: s->invalidations++; break;
     case OS_STEP_FRAME_REUSE: s->frame_reuses++; break;
+    case OS_STEP_RESOLVE: st->result_ok ? s->resolves_ok++ : s->resolves_err++; break;
+    case OS_STEP_DESTROY_PROBE: s->destroys++; break;
     default: break;
     }
     if (st->accessed) {
@@ -686,6 +706,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
                " invalidations by shootdown; %" PRIu64 " free frames reused\n",
             s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
             s->invalidations, s->frame_reuses);
+    fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64 "\n", s->resolves_ok,
+            s->resolves_err, s->destroys);
     fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
             s->writebacks);
     fprintf(f, "steps by kind:");
@@ -703,7 +725,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

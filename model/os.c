@@ -515,6 +515,73 @@ static enum os_step_status step_end(const struct os_consts *c, const struct os_v
     return OS_STEP_OK;
 }
 
+/* x86pt's extension: Resolve (x86pt_resolve) by a thread whose core is Idle while no operation
+ * holds the kernel lock (resolves run concurrently with each other, not with a writer). The
+ * library's answer must be the mapping of interp_pt_mem that contains vaddr (every mapping is
+ * effective: nothing is in flight), or none; the table is unchanged; a Stutter. */
+static enum os_step_status step_resolve(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                        struct os_vars *s2, char *why, size_t len)
+{
+    if (!os_ult_ok(c, s1, st->ULT_id, why, len))
+        return OS_STEP_DISABLED;
+    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || !os_sbuf_lock_free(c, s1, why, len))
+        return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
+    st->core = os_core_index(c, c->ULT2core[st->ULT_id]);
+    if (!os_vars_copy(s2, s1))
+        return OS_STEP_NOMEM;
+    struct os_pt_request rq = { .op = OS_PT_RESOLVE, .vaddr = st->vaddr };
+    struct os_lib_result res;
+    enum os_step_status r = os_lib_call_readonly(c, s2, &rq, &res, why, len);
+    if (r != OS_STEP_OK) {
+        os_vars_fini(s2);
+        return r;
+    }
+    struct hw_pt_view v = hw_vars_pt_view(&c->hw, &s1->hw);
+    struct hw_walk w;
+    bool mapped = hw_pt_walk(&v, st->vaddr, &w) == HW_WALK_PAGE;
+    st->result_ok = res.ok;
+    st->resolved.base = res.reported_base;
+    st->resolved.pte = res.reported;
+    if (res.ok != mapped || (mapped && (!res.has_reported || res.reported_base != w.base ||
+                                        !hw_pte_equal(&res.reported, &w.pte)))) {
+        os_vars_fini(s2);
+        st->check = OS_CHECKID_RESOLVE;
+        if (!mapped)
+            return model_refuse(why, len, "resolve 0x%" PRIx64 " finds a mapping where the table has none", st->vaddr),
+                   OS_STEP_VIOLATION;
+        return model_refuse(why, len, "resolve 0x%" PRIx64 " %s, but the table maps it in [0x%" PRIx64 ", 0x%" PRIx64
+                            ") to frame 0x%" PRIx64 "%s%s%s", st->vaddr,
+                            res.ok ? "answers another mapping" : "finds nothing", w.base, w.base + w.pte.frame.size,
+                            w.pte.frame.base, w.pte.flags.is_writable ? " W" : "",
+                            w.pte.flags.is_supervisor ? " S" : " U", w.pte.flags.disable_execute ? " XD" : ""),
+               OS_STEP_VIOLATION;
+    }
+    s2->pt_private = res.private_state; /* the walk hint */
+    return OS_STEP_OK;
+}
+
+/* x86pt's extension: a probe of x86pt_destroy while no operation holds the lock. It runs on a
+ * copy of the state, which is then dropped (destroy kills the table): the step itself is a
+ * Stutter; os_lib_destroy judges what destroy did. */
+static enum os_step_status step_destroy_probe(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                              struct os_vars *s2, char *why, size_t len)
+{
+    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || os_sbuf_writer(c, s1) >= 0)
+        return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
+    struct os_vars scratch;
+    if (!os_vars_copy(&scratch, s1))
+        return OS_STEP_NOMEM;
+    unsigned n = 0;
+    enum os_step_status r = os_lib_destroy(c, &scratch, &n, why, len);
+    os_vars_fini(&scratch);
+    st->nfreed = n;
+    if (r == OS_STEP_VIOLATION)
+        st->check = OS_CHECKID_DESTROY;
+    if (r != OS_STEP_OK)
+        return r;
+    return os_vars_copy(s2, s1) ? OS_STEP_OK : OS_STEP_NOMEM;
+}
+
 enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                  struct os_vars *s2, struct os_delta *delta, char *why, size_t len)
 {
@@ -559,6 +626,10 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
         return step_initiate_shootdown(c, s1, st, s2, why, len);
     case OS_STEP_ACK_SHOOTDOWN_IPI:
         return step_ack(c, s1, st, s2, why, len);
+    case OS_STEP_RESOLVE:
+        return step_resolve(c, s1, st, s2, why, len);
+    case OS_STEP_DESTROY_PROBE:
+        return step_destroy_probe(c, s1, st, s2, why, len);
     case OS_STEP_FRAME_REUSE: /* x86pt: os_shootdown.c */
         return os_step_frame_reuse(c, s1, st, s2, why, len);
     case OS_STEP_UNMAP_END:

@@ -169,8 +169,10 @@ struct os_lib_action {
 struct os_lib_result {
     bool ok;                     /* the operation succeeded (else: Err) */
     bool nomem;                  /* X86PT_E_NOMEM */
-    bool has_reported;           /* UNMAP: the mapping the implementation says it removed */
+    bool has_reported;           /* UNMAP: the mapping the implementation says it removed;
+                                    RESOLVE: the mapping it found, at reported_base */
     struct hw_pte reported;
+    uint64_t reported_base;
     struct os_flush flush;       /* its flush report */
     uint64_t private_state;      /* its other private state afterwards (libx86pt: the walk hint) */
     uint16_t counts[OS_PT_FRAMES_MAX]; /* its per-frame private state afterwards */
@@ -218,7 +220,8 @@ struct os_shootdown {
 
 /* ---- the page-table implementation (spec_pt) ---------------------------------------------- */
 
-enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.init only */ };
+enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.init only */, OS_PT_RESOLVE,
+                 OS_PT_DESTROY };
 
 struct os_pt_request {
     enum os_pt_op op;
@@ -318,6 +321,8 @@ enum os_check_id {
     OS_CHECKID_WRITE_DISCIPLINE,  /* spec_pt, spec_t/mem.rs alloc/dealloc, the library's result */
     OS_CHECKID_AD_LOST,           /* an Accessed/Dirty bit the hardware set was lost */
     OS_CHECKID_FLUSH_REPORT,      /* the flush report does not cover what changed */
+    OS_CHECKID_RESOLVE,           /* resolve answered something the table does not map */
+    OS_CHECKID_DESTROY,           /* destroy did not hand back every directory, zeroed, once */
 };
 
 /* os.rs: OSStep (+ Protect*) */
@@ -343,6 +348,8 @@ enum os_step_kind {
     OS_STEP_PROTECT_RANGE_START,
     OS_STEP_RANGE_STORE,         /* the next access of the range operation of a core */
     OS_STEP_FRAME_REUSE,         /* x86pt: the rest of the kernel writes a free pool frame */
+    OS_STEP_RESOLVE,             /* x86pt: a thread resolves vaddr while no operation holds the lock */
+    OS_STEP_DESTROY_PROBE,       /* x86pt: destroy run on a copy of the table, judged, then dropped */
     OS_STEP_KIND_COUNT
 };
 
@@ -363,6 +370,7 @@ struct os_step {
     struct hw_rw_result rw;          /* HW ReadWrite */
     bool result_ok;                  /* MapEnd, UnmapOpStart, ProtectOpStart, *End */
     bool range;                      /* *End: the operation was a range operation */
+    struct hw_mapping resolved;      /* Resolve, result_ok: the mapping the library found */
     bool accessed;                   /* the library made a visible access (access, write_*) */
     enum os_lib_kind access;         /* LOAD, STORE, CAS or ZERO */
     bool wrote;                      /* it changed page-table memory */

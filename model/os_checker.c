@@ -16,7 +16,8 @@ const char *os_check_name(enum os_check k)
 {
     static const char *const n[] = { "none", "write discipline (spec_pt)", "Accessed/Dirty preservation",
                                      "refinement (hlspec next_step)", "OS invariant",
-                                     "high-level invariant", "well-formed page table", "flush report" };
+                                     "high-level invariant", "well-formed page table", "flush report",
+                                     "resolve answer", "destroy" };
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
 }
 
@@ -25,6 +26,8 @@ enum os_check os_check_of_step(const struct os_step *st)
     switch (st->check) {
     case OS_CHECKID_AD_LOST: return OS_CHECK_AD_LOST;
     case OS_CHECKID_FLUSH_REPORT: return OS_CHECK_FLUSH_REPORT;
+    case OS_CHECKID_RESOLVE: return OS_CHECK_RESOLVE;
+    case OS_CHECKID_DESTROY: return OS_CHECK_DESTROY;
     default: return OS_CHECK_WRITE_DISCIPLINE;
     }
 }

@@ -21,7 +21,7 @@ const char *os_step_name(enum os_step_kind k)
                                      "AckShootdownIPI", "UnmapEnd", "ViewStutter", "ProtectStart",
                                      "ProtectOpStart", "ProtectOpEnd", "ProtectInitiateShootdown",
                                      "ProtectEnd", "MapRangeStart", "UnmapRangeStart", "ProtectRangeStart",
-                                     "RangeStore", "FrameReuse" };
+                                     "RangeStore", "FrameReuse", "Resolve", "DestroyProbe" };
     return (unsigned)k < OS_STEP_KIND_COUNT ? n[k] : "?";
 }
 
@@ -93,6 +93,18 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         return;
     case OS_STEP_UNMAP_START:
         snprintf(buf, len, "thread %u UnmapStart 0x%" PRIx64, st->ULT_id, st->vaddr);
+        return;
+    case OS_STEP_RESOLVE:
+        if (st->result_ok)
+            snprintf(buf, len, "thread %u Resolve 0x%" PRIx64 " -> 0x%" PRIx64 " -> frame 0x%" PRIx64 " size 0x%" PRIx64,
+                     st->ULT_id, st->vaddr, st->resolved.base, st->resolved.pte.frame.base,
+                     st->resolved.pte.frame.size);
+        else
+            snprintf(buf, len, "thread %u Resolve 0x%" PRIx64 " -> not mapped", st->ULT_id, st->vaddr);
+        return;
+    case OS_STEP_DESTROY_PROBE:
+        snprintf(buf, len, "kernel DestroyProbe: x86pt_destroy on a copy of the table gives back %u directories",
+                 st->nfreed);
         return;
     case OS_STEP_FRAME_REUSE:
         snprintf(buf, len, "kernel FrameReuse: free frame 0x%" PRIx64 " filled with 0x%" PRIx64,

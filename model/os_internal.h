@@ -88,6 +88,12 @@ enum os_lib_until {
 enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2, struct os_step *st,
                                    unsigned core, enum os_lib_until until, struct os_lib_result *res, char *why,
                                    size_t len);
+/* A read-only call (RESOLVE) run to its return at once on s (os_lib.c). */
+enum os_step_status os_lib_call_readonly(const struct os_consts *c, struct os_vars *s, const struct os_pt_request *rq,
+                                         struct os_lib_result *res, char *why, size_t len);
+/* x86pt_destroy run to its return on s, a scratch copy (os_lib.c); *nfreed: directories. */
+enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s, unsigned *nfreed, char *why,
+                                   size_t len);
 /* A Writeback step of st->core keeps the A/D bits the MMU set (else why, st->check). */
 bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why,
                          size_t len);

@@ -613,3 +613,114 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
         s2->run.done++;
     }
 }
+
+/* ---- a read-only call, made at once --------------------------------------------------------- */
+
+/* Run a call that only reads the table (x86pt_resolve) to its return in one step: with no
+ * operation holding the lock nothing but the MMU's A/D updates can change the table meanwhile,
+ * and they change no translation, so its loads may all fall at one point. Any other action is
+ * a violation. s->run is the caller's scratch and is dropped. */
+enum os_step_status os_lib_call_readonly(const struct os_consts *c, struct os_vars *s, const struct os_pt_request *rq,
+                                         struct os_lib_result *res, char *why, size_t len)
+{
+    bool own = false;
+    if (!os_run_start(&s->run, NULL, 0))
+        return OS_STEP_NOMEM;
+    for (;;) {
+        struct os_lib_action a;
+        if (!c->impl->next(c->impl->ctx, c, rq, s->pt_counts, s->pt_private, s->run.buf, s->run.done, &a, res, why,
+                           len)) {
+            os_run_drop(&s->run);
+            return OS_STEP_VIOLATION;
+        }
+        if (a.kind == OS_LIB_RETURN)
+            break;
+        if (a.kind != OS_LIB_LOAD || !in_pt_memory(s, a.pa)) {
+            os_run_drop(&s->run);
+            return model_refuse(why, len, "a read-only call %s 0x%" PRIx64,
+                                a.kind == OS_LIB_LOAD ? "loads outside page-table memory at" : "writes or allocates at",
+                                a.pa), OS_STEP_VIOLATION;
+        }
+        if (!respond(&s->run, &own, hw_pmem_read(&s->hw.global_pt.mem, a.pa))) {
+            os_run_drop(&s->run);
+            return OS_STEP_NOMEM;
+        }
+        s->run.done++;
+    }
+    os_run_drop(&s->run);
+    return OS_STEP_OK;
+}
+
+/* x86pt_destroy on s (the caller's scratch copy): it may load, store and zero as it likes,
+ * and must give back every allocated directory, the root included, each once and zeroed when
+ * it goes (x86pt.h: destroy frees every directory); *nfreed counts them. */
+enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s, unsigned *nfreed, char *why,
+                                   size_t len)
+{
+    struct os_pt_request rq = { .op = OS_PT_DESTROY };
+    struct os_lib_result res;
+    uint64_t back[OS_PT_FRAMES_MAX / 64] = { 0 };
+    bool own = false;
+    *nfreed = 0;
+    if (!os_run_start(&s->run, NULL, 0))
+        return OS_STEP_NOMEM;
+    enum os_step_status r = OS_STEP_OK;
+    for (;;) {
+        struct os_lib_action a;
+        if (!c->impl->next(c->impl->ctx, c, &rq, s->pt_counts, s->pt_private, s->run.buf, s->run.done, &a, &res, why,
+                           len)) {
+            r = OS_STEP_VIOLATION;
+            break;
+        }
+        if (a.kind == OS_LIB_RETURN)
+            break;
+        uint64_t f = a.pa / HW_PAGE_SIZE;
+        if (a.kind != OS_LIB_ALLOC && a.kind != OS_LIB_FREE && !in_pt_memory(s, a.pa)) {
+            model_refuse(why, len, "destroy accessed 0x%" PRIx64 ", outside page-table memory", a.pa);
+            r = OS_STEP_VIOLATION;
+            break;
+        }
+        bool ok = true;
+        switch (a.kind) {
+        case OS_LIB_LOAD:
+        case OS_LIB_CAS:
+            ok = respond(&s->run, &own, hw_pmem_read(&s->hw.global_pt.mem, a.pa));
+            if (ok && a.kind == OS_LIB_CAS && hw_pmem_read(&s->hw.global_pt.mem, a.pa) == a.expected)
+                ok = hw_pmem_write(&s->hw.global_pt.mem, a.pa, a.value);
+            break;
+        case OS_LIB_STORE: ok = hw_pmem_write(&s->hw.global_pt.mem, a.pa, a.value); break;
+        case OS_LIB_ZERO: ok = fill_frame(&s->hw, a.pa & ~(HW_PAGE_SIZE - 1), 0); break;
+        case OS_LIB_ALLOC:
+            model_refuse(why, len, "destroy allocates a frame");
+            r = OS_STEP_VIOLATION;
+            break;
+        default: /* FREE */
+            if (a.pa % HW_PAGE_SIZE || f < c->pt_reserved || f >= c->pt_frames || os_bit(s->pt_free, f) ||
+                os_bit(s->pt_pending, f) || os_bit(back, f)) {
+                model_refuse(why, len, "destroy gives back 0x%" PRIx64 ", not an allocated directory%s", a.pa,
+                             f < OS_PT_FRAMES_MAX && os_bit(back, f) ? " (it gave it back already)" : "");
+                r = OS_STEP_VIOLATION;
+            } else if (!os_frame_zero(&s->hw.global_pt.mem, a.pa)) {
+                model_refuse(why, len, "destroy gives back directory 0x%" PRIx64 " not zeroed", a.pa);
+                r = OS_STEP_VIOLATION;
+            } else {
+                os_bit_set(back, f);
+                (*nfreed)++;
+            }
+            break;
+        }
+        if (!ok)
+            r = OS_STEP_NOMEM;
+        if (r != OS_STEP_OK)
+            break;
+        s->run.done++;
+    }
+    for (unsigned f = c->pt_reserved; r == OS_STEP_OK && f < c->pt_frames; f++)
+        if (!os_bit(s->pt_free, f) && !os_bit(s->pt_pending, f) && !os_bit(back, f)) {
+            model_refuse(why, len, "destroy keeps directory 0x%" PRIx64 "%s", (uint64_t)f * HW_PAGE_SIZE,
+                         (uint64_t)f * HW_PAGE_SIZE == s->hw.global_pt.cr3 ? " (the root)" : "");
+            r = OS_STEP_VIOLATION;
+        }
+    os_run_drop(&s->run);
+    return r;
+}

@@ -22,6 +22,8 @@ enum os_check {
     OS_CHECK_HL_INVARIANT,      /* hlspec.rs inv */
     OS_CHECK_WELL_FORMED,       /* the page table is not a tree (interp failed) */
     OS_CHECK_FLUSH_REPORT,      /* the library's flush report does not cover its change (os_lib.c) */
+    OS_CHECK_RESOLVE,           /* x86pt_resolve's answer is not the table's mapping (os.c) */
+    OS_CHECK_DESTROY,           /* x86pt_destroy did not give back every directory zeroed (os_lib.c) */
 };
 /* The check a step's own violation (os_next_step: OS_STEP_VIOLATION) failed. */
 enum os_check os_check_of_step(const struct os_step *st);

@@ -35,7 +35,11 @@ x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt
     if (!pt_walk(pt, vaddr.va, &w))
         return X86PT_E_NOTMAPPED;
     uint64_t size = layer_size(w.layer);
+#if X86PT_MUTANT == 17
+    out->base = x86pt_va(vaddr.va & ~UINT64_C(0xfff));
+#else
     out->base = x86pt_va(vaddr.va & ~(size - 1));
+#endif
     out->frame = x86pt_pa(entry_addr(w.entry, w.layer));
     out->size = size;
     out->flags = w.flags;
