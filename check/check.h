@@ -41,7 +41,8 @@ struct check_config {
     uint64_t phys_mem_size;          /* bytes of user memory */
     unsigned pt_frames;              /* frames of page-table memory */
     unsigned pt_reserved;            /* frames [0, pt_reserved) never handed out (os_consts) */
-    unsigned maxphyaddr;
+    unsigned maxphyaddr;             /* the MAXPHYADDR width (32..52) */
+    bool bad_calls;                  /* random: about 2 % of the steps are calls with a bad argument */
     bool progress;                   /* progress bar on stderr (only if a TTY) */
     /* exhaustive */
     uint64_t max_states, max_depth;
@@ -76,6 +77,7 @@ struct check_stats {
     uint64_t walk_inits, cache_uses, walk_steps, walk_fills, cache_fills, cache_evicts; /* rl3 */
     uint64_t sbuf_stores, writebacks;     /* library stores into the store buffer, Writeback steps */
     uint64_t resolves_ok, resolves_err, destroys; /* Resolve steps: found, not; DestroyProbe steps */
+    uint64_t bad_calls;                   /* BadCall steps (refused calls) */
     uint64_t invalidations, frame_reuses; /* shootdown acknowledgements (invlpg / CR3 reload) */
     uint64_t skipped_unsound, stuck;
     double seconds;

@@ -6,7 +6,7 @@
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
- *          --no-protect --no-ad --walks N --pscache N --sbuf N --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress
+ *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress
  *          --pt-reserved N (frames below N are never handed out)
  *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
  *          configuration; put it first, it resets the configuration)
@@ -46,7 +46,7 @@ static int usage(void)
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
                     "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
-                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress\n"
+                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress\n"
                     "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
@@ -141,6 +141,10 @@ int check_main(int argc, char **argv)
             cfg.mmu_pscache = (unsigned)num(v);
         else if (!strcmp(a, "--flags-all"))
             cfg.flags_all = true;
+        else if (OPT("--maxphyaddr"))
+            cfg.maxphyaddr = (unsigned)num(v);
+        else if (!strcmp(a, "--no-bad-calls"))
+            cfg.bad_calls = false;
         else if (OPT("--sbuf"))
             cfg.mmu_sbuf = (unsigned)num(v);
         else if (!strcmp(a, "--free-early"))
@@ -190,7 +194,7 @@ int check_main(int argc, char **argv)
         cfg.nodes * cfg.cores > OS_MAX_CORES || !cfg.nvaddrs || !cfg.nframes || !cfg.nsizes ||
         cfg.pt_frames < 4 || cfg.pt_frames > OS_PT_FRAMES_MAX || cfg.phys_mem_size % 4096 ||
         cfg.mmu_walks > HW_MMU_MAX_WALKS || cfg.mmu_pscache > HW_PSCACHE_MAX || (cfg.mmu_pscache && !cfg.mmu_walks) ||
-        cfg.mmu_sbuf > HW_SBUF_MAX)
+        cfg.mmu_sbuf > HW_SBUF_MAX || cfg.maxphyaddr < 32 || cfg.maxphyaddr > 52)
         return usage();
     if (mode == MUTANTS)
         return check_mutants(argv[0], &cfg);

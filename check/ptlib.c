@@ -146,6 +146,12 @@ static unsigned to_lib_flags(struct hw_flags f)
            (f.disable_execute ? X86PT_NO_EXECUTE : 0u);
 }
 
+/* The request's flags; a refused call's unknown flag is the bit above X86PT_FLAGS_ALL. */
+static unsigned request_flags(const struct os_pt_request *rq, struct hw_flags f)
+{
+    return to_lib_flags(f) | (rq->bad_flag ? (unsigned)X86PT_FLAGS_ALL + 1u : 0u);
+}
+
 static struct hw_flags from_lib_flags(unsigned f)
 {
     struct hw_flags h = { (f & X86PT_WRITABLE) != 0, (f & X86PT_USER) == 0, (f & X86PT_NO_EXECUTE) != 0 };
@@ -169,8 +175,24 @@ static struct x86pt handle(struct ptlib *p)
     return pt;
 }
 
+/* The contract's argument errors in the model's terms (os.h enum os_pt_error). */
+static enum os_pt_error model_error(x86pt_status_t st)
+{
+    switch (st) {
+    case X86PT_OK: return OS_ERR_NONE;
+    case X86PT_E_NONCANONICAL: return OS_ERR_NONCANONICAL;
+    case X86PT_E_MISALIGNED: return OS_ERR_MISALIGNED;
+    case X86PT_E_BADSIZE: return OS_ERR_BADSIZE;
+    case X86PT_E_BADFLAGS: return OS_ERR_BADFLAGS;
+    case X86PT_E_PHYSRANGE: return OS_ERR_PHYSRANGE;
+    default: return OS_ERR_OTHER;
+    }
+}
+
 static void refuse(struct ptlib *p, const char *fn, x86pt_status_t st)
 {
+    if (p->rq.raw) /* a refused call: the model judges its status */
+        return;
     snprintf(p->bad, sizeof p->bad, "x86pt_%s returned %s", fn, x86pt_strerror(st));
 }
 
@@ -197,18 +219,19 @@ static void run_range(struct ptlib *p, struct x86pt *pt, x86pt_vaddr_t va, struc
     x86pt_status_t st, err = X86PT_E_STRADDLE;
     const char *fn = "unmap_range";
     if (rq->op == OS_PT_MAP) {
-        st = x86pt_map_range(pt, va, x86pt_pa(rq->paddr), rq->length, to_lib_flags(rq->flags), pol[rq->policy & 3],
+        st = x86pt_map_range(pt, va, x86pt_pa(rq->paddr), rq->length, request_flags(rq, rq->flags), pol[rq->policy & 3],
                              flush);
         err = X86PT_E_OVERLAP;
         fn = "map_range";
     } else if (rq->op == OS_PT_UNMAP) {
         st = x86pt_unmap_range(pt, va, rq->length, sm, flush);
     } else {
-        st = x86pt_protect_range(pt, va, rq->length, to_lib_flags(rq->flags), sm, flush);
+        st = x86pt_protect_range(pt, va, rq->length, request_flags(rq, rq->flags), sm, flush);
         fn = "protect_range";
     }
     p->result.ok = st == X86PT_OK;
     p->result.nomem = st == X86PT_E_NOMEM;
+    p->result.error = model_error(st);
     if (st != X86PT_OK && st != err && st != X86PT_E_NOMEM)
         refuse(p, fn, st);
 }
@@ -218,7 +241,7 @@ static void run_request(struct ptlib *p)
     struct x86pt pt = handle(p);
     struct x86pt_flush flush = { { 0 }, 0, 0, false };
     const struct os_pt_request *rq = &p->rq;
-    x86pt_vaddr_t va = x86pt_va(hw_vaddr_to_canonical(rq->vaddr));
+    x86pt_vaddr_t va = x86pt_va(rq->raw ? rq->vaddr : hw_vaddr_to_canonical(rq->vaddr));
     x86pt_status_t st;
     memset(&p->result, 0, sizeof p->result);
     if (rq->op == OS_PT_INIT) {
@@ -233,6 +256,7 @@ static void run_request(struct ptlib *p)
         struct x86pt_mapping m;
         st = x86pt_resolve(&pt, va, &m);
         p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
             refuse(p, "resolve", st);
         if (st == X86PT_OK) {
@@ -244,14 +268,16 @@ static void run_request(struct ptlib *p)
     } else if (rq->range) {
         run_range(p, &pt, va, &flush);
     } else if (rq->op == OS_PT_MAP) {
-        st = x86pt_map(&pt, va, x86pt_pa(rq->pte.frame.base), rq->pte.frame.size, to_lib_flags(rq->pte.flags), &flush);
+        st = x86pt_map(&pt, va, x86pt_pa(rq->pte.frame.base), rq->pte.frame.size, request_flags(rq, rq->pte.flags), &flush);
         p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_OVERLAP)
             refuse(p, "map", st);
     } else if (rq->op == OS_PT_UNMAP) {
         struct x86pt_mapping removed;
         st = x86pt_unmap(&pt, va, &removed, &flush);
         p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
             refuse(p, "unmap", st);
         uint64_t b;
@@ -262,8 +288,9 @@ static void run_request(struct ptlib *p)
             p->result.reported.flags = from_lib_flags(removed.flags);
         }
     } else {
-        st = x86pt_protect(&pt, va, to_lib_flags(rq->flags), &flush);
+        st = x86pt_protect(&pt, va, request_flags(rq, rq->flags), &flush);
         p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
             refuse(p, "protect", st);
     }

@@ -299,6 +299,8 @@ static void gen_start(struct runner *r, struct os_step *st)
             st->pte.frame.base = cfg->frames[below(r, cfg->nframes)];
         if (cfg->ranges)
             st->pte.frame.base = alias(r, st->vaddr);
+        else if (below(r, 16) == 0) /* the last frame below 2^MAXPHYADDR, valid */
+            st->pte.frame.base = (UINT64_C(1) << r->c.hw.maxphyaddr) - size * (1 + below(r, 2));
         st->pte.flags = rnd_flags(r);
     } else if (kind < 8 || !cfg->protect) {
         st->kind = OS_STEP_UNMAP_START;
@@ -363,6 +365,70 @@ static void gen_resolve(struct runner *r, struct os_step *st)
     }
 }
 
+/* A call with one bad argument (os_badcall.c): a valid call of the workload, then one defect —
+ * a non-canonical address on either side of the hole or at the bit-47/48 boundary, a range
+ * across the hole, an address or frame misaligned for the size, a size that is none, an
+ * unknown flag, a frame at or across 2^MAXPHYADDR. */
+static void gen_bad(struct runner *r, struct os_step *st)
+{
+    static const uint64_t noncanon[] = { UINT64_C(0x0000800000000000), UINT64_C(0x0001000000000000),
+                                         UINT64_C(0xffff7fffc0000000), UINT64_C(0x8000000000000000) };
+    const uint64_t limit = UINT64_C(1) << r->c.hw.maxphyaddr;
+    struct os_pt_request *b = &st->bad;
+    st->kind = OS_STEP_BAD_CALL;
+    st->ULT_id = below(r, r->c.ULT_no);
+    b->op = (enum os_pt_op[]){ OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_RESOLVE }[below(r, 4)];
+    b->range = b->op != OS_PT_RESOLVE && below(r, 3) == 0;
+    b->vaddr = hw_vaddr_to_canonical(r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] & ~(HW_L1_ENTRY_SIZE - 1));
+    b->pte.frame.base = r->cfg->frames[below(r, r->cfg->nframes)] & ~(HW_L1_ENTRY_SIZE - 1);
+    b->pte.frame.size = r->cfg->sizes[below(r, r->cfg->nsizes)];
+    b->pte.flags.is_writable = below(r, 2);
+    b->flags = b->pte.flags;
+    b->paddr = b->pte.frame.base;
+    b->length = K4 * (1 + below(r, 4));
+    bool maps = b->op == OS_PT_MAP;
+    switch (below(r, 5)) {
+    case 0: /* not canonical */
+        b->vaddr = noncanon[below(r, 4)];
+        if (b->range && below(r, 2)) /* or a range across the hole */
+            b->vaddr = UINT64_C(0x00007fffffffe000), b->length = 0x4000;
+        break;
+    case 1: /* misaligned */
+        if (b->range)
+            b->length += 8;
+        else if (maps && b->pte.frame.size > K4 && below(r, 2))
+            b->pte.frame.base += K4;
+        else if (maps && b->pte.frame.size > K4)
+            b->vaddr += K4;
+        else
+            b->vaddr += 8;
+        break;
+    case 2: /* a size that is none */
+        if (maps && !b->range)
+            b->pte.frame.size = (uint64_t[]){ 0, 0x2000, 0x400000, 0x80000000 }[below(r, 4)];
+        else
+            b->vaddr = noncanon[0];
+        break;
+    case 3: /* an unknown flag */
+        b->bad_flag = true;
+        if (b->op == OS_PT_UNMAP || b->op == OS_PT_RESOLVE)
+            b->vaddr += 8, b->bad_flag = b->op == OS_PT_RESOLVE ? false : b->bad_flag;
+        if (b->op == OS_PT_RESOLVE)
+            b->vaddr = noncanon[1];
+        break;
+    default: /* beyond MAXPHYADDR: at the limit, or starting below and ending above it */
+        if (b->range) {
+            b->paddr = below(r, 2) ? limit : limit - K4;
+            b->length = 0x2000;
+        } else {
+            b->pte.frame.base = limit;
+        }
+        if (!maps)
+            b->vaddr = noncanon[2];
+        break;
+    }
+}
+
 static void gen(struct runner *r, struct os_step *st)
 {
     memset(st, 0, sizeof *st);
@@ -393,6 +459,8 @@ static void gen(struct runner *r, struct os_step *st)
         gen_resolve(r, st);
     else if (x < 67)
         st->kind = OS_STEP_DESTROY_PROBE;
+    else if (x < 69 && r->cfg->bad_calls)
+        gen_bad(r, st);
     else
         gen_progress(r, st);
 }
@@ -466,6 +534,7 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     case OS_STEP_FRAME_REUSE: s->frame_reuses++; break;
     case OS_STEP_RESOLVE: st->result_ok ? s->resolves_ok++ : s->resolves_err++; break;
     case OS_STEP_DESTROY_PROBE: s->destroys++; break;
+    case OS_STEP_BAD_CALL: s->bad_calls++; break;
     default: break;
     }
     if (st->accessed) {
@@ -706,8 +775,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
                " invalidations by shootdown; %" PRIu64 " free frames reused\n",
             s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
             s->invalidations, s->frame_reuses);
-    fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64 "\n", s->resolves_ok,
-            s->resolves_err, s->destroys);
+    fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64
+               "; refused calls: %" PRIu64 "\n", s->resolves_ok, s->resolves_err, s->destroys, s->bad_calls);
     fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
             s->writebacks);
     fprintf(f, "steps by kind:");
@@ -725,7 +794,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(bad_calls)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

@@ -165,10 +165,18 @@ struct os_lib_action {
 
 #define OS_LIB_ALLOC_FAILED UINT64_MAX  /* the response to an ALLOC when the pool is empty */
 
+/* x86pt's contract: the argument errors a call may return (os_badcall.c), and the others. */
+enum os_pt_error {
+    OS_ERR_NONE, OS_ERR_NONCANONICAL, OS_ERR_MISALIGNED, OS_ERR_BADSIZE, OS_ERR_BADFLAGS, OS_ERR_PHYSRANGE,
+    OS_ERR_OTHER
+};
+const char *os_pt_error_name(enum os_pt_error e);
+
 /* RETURN: what the operation returned. */
 struct os_lib_result {
     bool ok;                     /* the operation succeeded (else: Err) */
     bool nomem;                  /* X86PT_E_NOMEM */
+    enum os_pt_error error;      /* the status, as far as the contract's argument rules name it */
     bool has_reported;           /* UNMAP: the mapping the implementation says it removed;
                                     RESOLVE: the mapping it found, at reported_base */
     struct hw_pte reported;
@@ -225,6 +233,10 @@ enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.
 
 struct os_pt_request {
     enum os_pt_op op;
+    /* raw (a refused call, os_badcall.c): vaddr is the 64-bit address as passed, pte.frame the
+     * physical address and size as passed (ranges: paddr, length), bad_flag adds an unknown
+     * flag bit */
+    bool raw, bad_flag;
     uint64_t vaddr;
     struct hw_pte pte;      /* MAP */
     struct hw_flags flags;  /* PROTECT, range MAP */
@@ -323,6 +335,7 @@ enum os_check_id {
     OS_CHECKID_FLUSH_REPORT,      /* the flush report does not cover what changed */
     OS_CHECKID_RESOLVE,           /* resolve answered something the table does not map */
     OS_CHECKID_DESTROY,           /* destroy did not hand back every directory, zeroed, once */
+    OS_CHECKID_BADCALL,           /* a refused call did not return its error, or changed something */
 };
 
 /* os.rs: OSStep (+ Protect*) */
@@ -350,6 +363,7 @@ enum os_step_kind {
     OS_STEP_FRAME_REUSE,         /* x86pt: the rest of the kernel writes a free pool frame */
     OS_STEP_RESOLVE,             /* x86pt: a thread resolves vaddr while no operation holds the lock */
     OS_STEP_DESTROY_PROBE,       /* x86pt: destroy run on a copy of the table, judged, then dropped */
+    OS_STEP_BAD_CALL,            /* x86pt: a call with one argument the contract refuses */
     OS_STEP_KIND_COUNT
 };
 
@@ -365,6 +379,8 @@ struct os_step {
     unsigned policy;        /* MapRangeStart: enum hl_policy */
     bool split;             /* Unmap/ProtectRangeStart */
     uint64_t reuse_pa, reuse_value; /* FrameReuse: a free frame, filled with the value */
+    struct os_pt_request bad;       /* BadCall: the call, raw; ULT_id: the calling thread */
+    enum os_pt_error bad_expected, bad_got; /* BadCall outputs */
     struct hw_step hw;      /* HW */
     /* outputs, filled by os_next_step */
     struct hw_rw_result rw;          /* HW ReadWrite */

@@ -21,7 +21,7 @@ const char *os_step_name(enum os_step_kind k)
                                      "AckShootdownIPI", "UnmapEnd", "ViewStutter", "ProtectStart",
                                      "ProtectOpStart", "ProtectOpEnd", "ProtectInitiateShootdown",
                                      "ProtectEnd", "MapRangeStart", "UnmapRangeStart", "ProtectRangeStart",
-                                     "RangeStore", "FrameReuse", "Resolve", "DestroyProbe" };
+                                     "RangeStore", "FrameReuse", "Resolve", "DestroyProbe", "BadCall" };
     return (unsigned)k < OS_STEP_KIND_COUNT ? n[k] : "?";
 }
 
@@ -102,6 +102,21 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         else
             snprintf(buf, len, "thread %u Resolve 0x%" PRIx64 " -> not mapped", st->ULT_id, st->vaddr);
         return;
+    case OS_STEP_BAD_CALL: {
+        static const char *const ops[] = { "map", "unmap", "protect", "init", "resolve", "destroy" };
+        const struct os_pt_request *b = &st->bad;
+        int n = snprintf(buf, len, "thread %u BadCall x86pt_%s%s(0x%" PRIx64, st->ULT_id, ops[b->op % 6],
+                         b->range ? "_range" : "", b->vaddr);
+        if (n >= 0 && (size_t)n < len && b->op == OS_PT_MAP)
+            n += snprintf(buf + n, len - (size_t)n, ", pa 0x%" PRIx64, b->range ? b->paddr : b->pte.frame.base);
+        if (n >= 0 && (size_t)n < len && (b->range || b->op == OS_PT_MAP))
+            n += snprintf(buf + n, len - (size_t)n, ", %s 0x%" PRIx64, b->range ? "length" : "size",
+                          b->range ? b->length : b->pte.frame.size);
+        if (n >= 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, "%s) -> %s", b->bad_flag ? ", an unknown flag bit" : "",
+                     os_pt_error_name(st->bad_got));
+        return;
+    }
     case OS_STEP_DESTROY_PROBE:
         snprintf(buf, len, "kernel DestroyProbe: x86pt_destroy on a copy of the table gives back %u directories",
                  st->nfreed);

@@ -33,6 +33,10 @@ enum os_step_status os_step_range_op_start(const struct os_consts *c, const stru
 bool os_range_overlaps_inflight_pmem(const struct os_consts *c, const struct os_vars *s, const struct os_core_state *cs,
                                      const struct hw_pte *cand);
 
+/* os_badcall.c: a call with one argument the contract refuses. */
+enum os_step_status os_step_bad_call(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                     struct os_vars *s2, char *why, size_t len);
+
 /* os_shootdown.c: core k's invalidation for the shootdown sd, on hw (replaced by the result);
  * the FrameReuse step. */
 enum hw_step_status os_shootdown_invalidate(const struct os_consts *c, const struct os_shootdown *sd, struct hw_core k,

@@ -637,9 +637,12 @@ enum os_step_status os_lib_call_readonly(const struct os_consts *c, struct os_va
             break;
         if (a.kind != OS_LIB_LOAD || !in_pt_memory(s, a.pa)) {
             os_run_drop(&s->run);
-            return model_refuse(why, len, "a read-only call %s 0x%" PRIx64,
-                                a.kind == OS_LIB_LOAD ? "loads outside page-table memory at" : "writes or allocates at",
-                                a.pa), OS_STEP_VIOLATION;
+            static const char *const what[] = { "loads outside page-table memory at", "stores to", "cmpxchgs",
+                                                "zeroes", "takes a frame from the pool", "frees", "returns" };
+            if (a.kind == OS_LIB_ALLOC)
+                return model_refuse(why, len, "a call that may only read %s", what[a.kind]), OS_STEP_VIOLATION;
+            return model_refuse(why, len, "a call that may only read %s 0x%" PRIx64, what[a.kind % 7], a.pa),
+                   OS_STEP_VIOLATION;
         }
         if (!respond(&s->run, &own, hw_pmem_read(&s->hw.global_pt.mem, a.pa))) {
             os_run_drop(&s->run);

@@ -121,7 +121,11 @@ x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_padd
         st = leaf_layers_for(policy, vaddr.va, paddr.pa, length, &p.leaf_layers);
     if (st == X86PT_OK && (flags & ~(unsigned)X86PT_FLAGS_ALL))
         st = X86PT_E_BADFLAGS;
+#if X86PT_MUTANT == 20 /* mutant 20: the first byte of the frames checked, not their end */
+    if (st == X86PT_OK && paddr.pa >= pt->phys_limit)
+#else
     if (st == X86PT_OK && (paddr.pa >= pt->phys_limit || length > pt->phys_limit - paddr.pa))
+#endif
         st = X86PT_E_PHYSRANGE;
     if (st != X86PT_OK || length == 0)
         return st;
