@@ -73,6 +73,8 @@ bool os_run_start(struct os_run *r, struct hw_mapping *old, unsigned nold);
 /* The run ends; a range operation keeps its snapshot until it ends (keep_snapshot). */
 void os_run_finish(struct os_run *r, bool keep_snapshot);
 uint64_t os_run_hash(const struct os_run *r);
+/* The mapping of a range operation's snapshot containing vaddr (NULL if none or no snapshot). */
+const struct hw_mapping *os_snapshot_find(const struct os_snapshot *b, uint64_t vaddr);
 bool os_run_equal(const struct os_run *a, const struct os_run *b);
 
 struct os_pt_request os_core_request(const struct os_core_state *cs);

@@ -80,24 +80,6 @@ static bool overlapping_vmem_inv(const struct os_consts *c, const struct os_vars
     return true;
 }
 
-/* The snapshot mapping (range extension) containing vaddr, or NULL. */
-static const struct hw_mapping *snapshot_find(const struct os_vars *s, uint64_t vaddr)
-{
-    const struct os_snapshot *b = s->run.snap;
-    unsigned lo = 0, hi = b ? b->n : 0; /* the snapshot is an interpretation: sorted by base */
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-        if (b->map[mid].base <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (!lo)
-        return NULL;
-    const struct hw_mapping *m = &b->map[lo - 1];
-    return hw_between(vaddr, m->base, m->base + m->pte.frame.size) ? m : NULL;
-}
-
 /* The permissions in effect for the table's mapping m (its own, joined with an in-flight
  * protect's other; range extension: with a protect_range's new and old ones). */
 static struct hw_flags flags_in_effect(const struct os_consts *c, const struct os_vars *s, const struct hw_mapping *m)
@@ -111,7 +93,7 @@ static struct hw_flags flags_in_effect(const struct os_consts *c, const struct o
             if (!cs->rg.will_ok || m->base + m->pte.frame.size <= cs->vaddr || m->base >= cs->vaddr + cs->rg.length)
                 continue;
             f = hl_flags_join(f, cs->flags);
-            const struct hw_mapping *o = cs->kind != OS_PROTECT_WAITING ? snapshot_find(s, m->base) : NULL;
+            const struct hw_mapping *o = cs->kind != OS_PROTECT_WAITING ? os_snapshot_find(s->run.snap, m->base) : NULL;
             if (o)
                 f = hl_flags_join(f, o->pte.flags);
             continue;
@@ -155,7 +137,7 @@ static const struct os_core_state *unmapping(const struct os_consts *c, const st
  * physical addresses, at most its permissions. */
 static bool agrees_with_snapshot(const struct os_vars *s, const struct hw_mapping *m)
 {
-    const struct hw_mapping *o = snapshot_find(s, m->base);
+    const struct hw_mapping *o = os_snapshot_find(s->run.snap, m->base);
     return o && m->base + m->pte.frame.size <= o->base + o->pte.frame.size &&
            m->pte.frame.base - m->base == o->pte.frame.base - o->base && hl_flags_le(m->pte.flags, o->pte.flags);
 }

@@ -143,6 +143,24 @@ bool os_run_equal(const struct os_run *a, const struct os_run *b)
     return a->snap->n == b->snap->n && !memcmp(a->snap->map, b->snap->map, a->snap->n * sizeof *a->snap->map);
 }
 
+/* The snapshot's mapping containing vaddr (NULL if none; b may be NULL). The snapshot is an
+ * interpretation: sorted by base. */
+const struct hw_mapping *os_snapshot_find(const struct os_snapshot *b, uint64_t vaddr)
+{
+    unsigned lo = 0, hi = b ? b->n : 0;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (b->map[mid].base <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    const struct hw_mapping *m = &b->map[lo - 1];
+    return hw_between(vaddr, m->base, m->base + m->pte.frame.size) ? m : NULL;
+}
+
 /* Record a response. The first one of a step copies the shared buffer (*own then says the
  * step owns it); later ones of the same step append in place. */
 static bool respond(struct os_run *r, bool *own, uint64_t v)

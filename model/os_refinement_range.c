@@ -3,6 +3,7 @@
  * split it, pieces inside an in-flight Ok UnmapRange are not effective, pieces inside an
  * in-flight Ok ProtectRange carry the join of the old (the snapshot's) and new permissions.
  * The rest of interp, and OSStep::interp of the range steps, are in os_refinement.c. */
+#include "os_internal.h"
 #include "os_refinement_internal.h"
 
 /* A range operation whose effect is in the abstract state: Ok, non-empty, Unmap/ProtectRange
@@ -16,23 +17,6 @@ static bool range_effective(const struct os_core_state *cs)
 static bool piece_inside(const struct os_core_state *cs, const struct hw_mapping *p)
 {
     return p->base >= cs->vaddr && p->base + p->pte.frame.size <= cs->vaddr + cs->rg.length;
-}
-
-/* The snapshot's mapping containing vaddr (NULL if none). */
-static const struct hw_mapping *snapshot_find(const struct os_snapshot *b, uint64_t vaddr)
-{
-    unsigned lo = 0, hi = b->n;
-    while (lo < hi) {
-        unsigned mid = (lo + hi) / 2;
-        if (b->map[mid].base <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (!lo)
-        return NULL;
-    const struct hw_mapping *m = &b->map[lo - 1];
-    return hw_between(vaddr, m->base, m->base + m->pte.frame.size) ? m : NULL;
 }
 
 struct eff_ctx {
@@ -54,7 +38,7 @@ static bool eff_piece(void *ctx, struct hw_mapping *p)
             return false;
         p->pte.flags = hl_flags_join(p->pte.flags, cs->flags);
         if (cs->kind != OS_PROTECT_WAITING && x->s->run.snap) {
-            const struct hw_mapping *o = snapshot_find(x->s->run.snap, p->base);
+            const struct hw_mapping *o = os_snapshot_find(x->s->run.snap, p->base);
             if (o)
                 p->pte.flags = hl_flags_join(p->pte.flags, o->pte.flags);
         }
