@@ -11,7 +11,7 @@ LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -mno-red-zon
 HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
 LDLIBS_HOST := $(SAN) -lm
 
-.PHONY: all test test-hosted test-all check-main bench clean lib check-freestanding
+.PHONY: all test test-hosted test-all same-run-both-compilers check-main bench clean lib check-freestanding
 .SECONDARY:
 all: lib
 
@@ -83,7 +83,18 @@ test-all:
 	$(MAKE) test
 	$(MAKE) test-hosted CC=clang BUILD=build-clang
 	$(MAKE) test-hosted SAN="$(SAN_FLAGS)" BUILD=build-san
-	@echo "test-all: gcc suite, clang suite and sanitizer suite passed"
+	$(MAKE) same-run-both-compilers
+	@echo "test-all: gcc suite, clang suite and sanitizer suite passed; a seed replays the same run under both compilers"
+
+# A seed names one run whatever compiler built the checker: the two builds' shard lines
+# (every counter of the run) must agree but for the time taken.
+same-run-both-compilers:
+	$(MAKE) build/x86pt
+	$(MAKE) CC=clang BUILD=build-clang build-clang/x86pt
+	@set -e; for b in build build-clang; do \
+	  ./$$b/x86pt check --ranges --seed 5 --steps 50000 | grep '^shard:' | sed 's/ seconds=.*//' > $$b/replay.txt; done; \
+	  cmp build/replay.txt build-clang/replay.txt && echo "same run: gcc and clang builds agree on seed 5"
+
 
 # The main job: the refinement checker on its default configuration, then on
 # its range-operation workload.

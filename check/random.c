@@ -33,6 +33,22 @@ static uint64_t rnd(struct runner *r)
 
 static unsigned below(struct runner *r, unsigned n) { return n ? (unsigned)(rnd(r) % n) : 0; }
 
+/* The draws of one expression are sequenced one statement each: the operands of + are
+ * unsequenced in C, and gcc and clang draw them in different orders, so a seed would not
+ * replay the same run under both compilers. */
+static uint64_t workload_word(struct runner *r, unsigned words)
+{
+    uint64_t base = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)];
+    return base + 8 * (uint64_t)below(r, words);
+}
+
+/* A word in the 2 MiB region around vaddr */
+static uint64_t in_2m_of(struct runner *r, uint64_t vaddr)
+{
+    uint64_t page = HW_PAGE_SIZE * (uint64_t)below(r, 512);
+    return (vaddr & ~(HW_L2_ENTRY_SIZE - 1)) + page + 8 * (uint64_t)below(r, 512);
+}
+
 /* Half the mappings grant everything, so that user loads and stores succeed
  * often and the memory contents are checked; the rest are random. */
 static struct hw_flags rnd_flags(struct runner *r)
@@ -144,7 +160,7 @@ static void gen_rw(struct runner *r, struct os_step *st)
         st->hw.has_pte = true;
         st->hw.tlb_entry = *e;
     } else {
-        st->hw.vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 64);
+        st->hw.vaddr = workload_word(r, 64);
     }
     unsigned op = below(r, 10);
     st->hw.op.kind = op < 5 ? HW_RW_STORE : HW_RW_LOAD;
@@ -183,10 +199,9 @@ static void gen_mmu(struct runner *r, struct os_step *st)
     st->hw.kind = HW_STEP_WALK_INIT;
     st->hw.access = (enum hw_access)below(r, 3);
     if (pt->len && below(r, 2))
-        st->hw.vaddr = (pt->map[below(r, (unsigned)pt->len)].base & ~(HW_L2_ENTRY_SIZE - 1)) +
-                       HW_PAGE_SIZE * (uint64_t)below(r, 512) + 8 * (uint64_t)below(r, 512); /* its 2 MiB */
+        st->hw.vaddr = in_2m_of(r, pt->map[below(r, (unsigned)pt->len)].base);
     else
-        st->hw.vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 64);
+        st->hw.vaddr = workload_word(r, 64);
     /* CacheUse: from a cached entry that matches, the deepest level first */
     for (unsigned l = HW_PSCACHE_LEVELS; m && r->c.hw.mmu_pscache && below(r, 4) && l-- > 0;)
         for (unsigned i = 0; i < m->npscache[l]; i++)
@@ -239,6 +254,21 @@ static uint64_t alias(struct runner *r, uint64_t va)
     return va + (k < 6 ? 0 : k < 7 ? UINT64_C(1) << 36 : (UINT64_C(1) << 37) + 3 * K4);
 }
 
+/* One of the table's 2 MiB or 1 GiB pages, if it has any */
+static const struct hw_mapping *some_huge_page(struct runner *r)
+{
+    const struct hw_interp *pt = &r->k.pt;
+    if (!pt->len)
+        return NULL;
+    size_t start = below(r, (unsigned)pt->len);
+    for (size_t i = 0; i < pt->len; i++) {
+        const struct hw_mapping *m = &pt->map[(start + i) % pt->len];
+        if (m->pte.frame.size >= M2)
+            return m;
+    }
+    return NULL;
+}
+
 /* A range start: ranges of 0..5 pages around the 2 MiB boundaries of [0, 4M) and of
  * [1G, 1G + 4M), or now and then a big one (2M, 4M at 0; 2M, 1G at 1G) that makes huge pages
  * or sweeps a window clean. All policies, both straddle modes. */
@@ -257,6 +287,13 @@ static void gen_range_start(struct runner *r, struct os_step *st)
     } else {
         st->vaddr = anchors[below(r, sizeof anchors / sizeof anchors[0])];
         st->length = K4 * below(r, 6);
+    }
+    if (kind >= 3 && below(r, 3) == 0) { /* or cut into a huge page: a straddle to split or refuse */
+        const struct hw_mapping *huge = some_huge_page(r);
+        if (huge) {
+            st->vaddr = huge->base + K4 * (uint64_t)below(r, 512);
+            st->length = K4 * (1 + (uint64_t)below(r, 5));
+        }
     }
     st->flags = rnd_flags(r);
     st->split = below(r, 2) != 0;
@@ -361,7 +398,7 @@ static void gen_resolve(struct runner *r, struct os_step *st)
         const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
         st->vaddr = m->base + (rnd(r) % m->pte.frame.size & ~UINT64_C(7));
     } else {
-        st->vaddr = r->cfg->vaddrs[below(r, r->cfg->nvaddrs)] + 8 * (uint64_t)below(r, 512);
+        st->vaddr = workload_word(r, 512);
     }
 }
 
