@@ -305,6 +305,8 @@ static void gen_range_start(struct runner *r, struct os_step *st)
         if (st->policy == HL_POLICY_ONLY_4K && st->length > 2 * M2 - 1)
             st->policy = HL_POLICY_LARGEST_FIT; /* 2^18 stores: not in a random run */
         st->paddr = alias(r, st->vaddr);
+        if (big && below(r, 4) == 0) /* a huge range on misaligned frames: 4 KiB pages only */
+            st->paddr = st->vaddr + (UINT64_C(1) << 37) + 3 * K4;
         uint64_t z = psize[st->policy];
         if (st->vaddr % z || st->paddr % z || st->length % z)
             st->policy = HL_POLICY_LARGEST_FIT;
