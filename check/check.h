@@ -43,6 +43,9 @@ struct check_config {
     unsigned pt_reserved;            /* frames [0, pt_reserved) never handed out (os_consts) */
     unsigned maxphyaddr;             /* the MAXPHYADDR width (32..52) */
     bool bad_calls;                  /* random: about 2 % of the steps are calls with a bad argument */
+    unsigned alloc_fail;             /* the allocator refuses a map or map_range a frame: random, in
+                                        one step of N that runs one (0: never); exhaustive, any
+                                        non-zero: at each allocation both ways */
     bool progress;                   /* progress bar on stderr (only if a TTY) */
     /* exhaustive */
     uint64_t max_states, max_depth;
@@ -78,6 +81,7 @@ struct check_stats {
     uint64_t sbuf_stores, writebacks;     /* library stores into the store buffer, Writeback steps */
     uint64_t resolves_ok, resolves_err, destroys; /* Resolve steps: found, not; DestroyProbe steps */
     uint64_t bad_calls;                   /* BadCall steps (refused calls) */
+    uint64_t allocs_refused, nomem;       /* allocations the allocator refused; X86PT_E_NOMEM returns */
     uint64_t invalidations, frame_reuses; /* shootdown acknowledgements (invlpg / CR3 reload) */
     uint64_t skipped_unsound, stuck;
     double seconds;

@@ -35,6 +35,7 @@ void check_config_default(struct check_config *cfg)
     cfg->mmu_pscache = 2;
     cfg->mmu_sbuf = 2;
     cfg->bad_calls = true;
+    cfg->alloc_fail = 4;
     cfg->phys_mem_size = 16 * K4;
     cfg->pt_frames = 48;
     cfg->maxphyaddr = 40;
@@ -56,7 +57,8 @@ uint64_t check_config_fingerprint(const struct check_config *cfg)
                                  cfg->nvaddrs, cfg->nframes, cfg->nsizes, cfg->protect, cfg->flags_all, cfg->ranges,
                                  cfg->ad, cfg->mmu_walks, cfg->mmu_pscache, cfg->mmu_sbuf, cfg->free_early,
                                  cfg->no_map_fence, cfg->no_shootdown_fence, cfg->phys_mem_size, cfg->pt_frames,
-                                 cfg->pt_reserved, cfg->maxphyaddr, cfg->shard_n, cfg->bad_calls };
+                                 cfg->pt_reserved, cfg->maxphyaddr, cfg->shard_n, cfg->bad_calls,
+                                 cfg->alloc_fail };
     for (unsigned i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         h = fp_mix(h, scalars[i]);
     for (unsigned i = 0; i < cfg->nvaddrs && i < CHECK_MAX_SET; i++)

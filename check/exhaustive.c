@@ -34,6 +34,7 @@ struct search {
     size_t setcap, setlen;
     struct violation *v;
     bool bounded;
+    unsigned last_nallocs;  /* the allocations the step emit() last tried asked for */
 };
 
 static double now(void)
@@ -150,6 +151,7 @@ static bool emit(struct search *S, const struct os_vars *s, uint32_t idx, const 
     struct os_delta d;
     char why[512];
     enum os_step_status r = os_next_step(&S->c, s, &st, &s2, &d, why, sizeof why);
+    S->last_nallocs = st.nallocs;
     if (r == OS_STEP_DISABLED)
         return true;
     if (r == OS_STEP_NOMEM)
@@ -413,6 +415,13 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             st.core = i;
             if (!emit(S, s, idx, k, st))
                 return false;
+            /* and with the allocator refusing each of the frames the step asks for in turn
+             * (a map's; os_lib.c: the library takes them all before its first store) */
+            const struct os_core_state *cs = &s->core_states[i];
+            unsigned n = cfg->alloc_fail && cs->kind == OS_MAP_EXECUTING && !cs->stored ? S->last_nallocs : 0;
+            for (st.fail_alloc = 1; st.fail_alloc <= n; st.fail_alloc++)
+                if (!emit(S, s, idx, k, st))
+                    return false;
         }
         struct hw_core core = os_core_of(c, i);
         for (size_t m = 0; m < k->pt.len; m++) {

@@ -270,8 +270,9 @@ static void run_request(struct ptlib *p)
     } else if (rq->op == OS_PT_MAP) {
         st = x86pt_map(&pt, va, x86pt_pa(rq->pte.frame.base), rq->pte.frame.size, request_flags(rq, rq->pte.flags), &flush);
         p->result.ok = st == X86PT_OK;
+        p->result.nomem = st == X86PT_E_NOMEM; /* the model says whether the allocator refused it */
         p->result.error = model_error(st);
-        if (st != X86PT_OK && st != X86PT_E_OVERLAP)
+        if (st != X86PT_OK && st != X86PT_E_OVERLAP && st != X86PT_E_NOMEM)
             refuse(p, "map", st);
     } else if (rq->op == OS_PT_UNMAP) {
         struct x86pt_mapping removed;

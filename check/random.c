@@ -254,7 +254,8 @@ static uint64_t alias(struct runner *r, uint64_t va)
     return va + (k < 6 ? 0 : k < 7 ? UINT64_C(1) << 36 : (UINT64_C(1) << 37) + 3 * K4);
 }
 
-/* One of the table's 2 MiB or 1 GiB pages, if it has any */
+/* One of the table's huge pages in the two 4 MiB windows, if it has any (there, cut into 4 KiB
+ * pages, they stay far below the mappings the checker holds: HL_MAX_MAPPINGS) */
 static const struct hw_mapping *some_huge_page(struct runner *r)
 {
     const struct hw_interp *pt = &r->k.pt;
@@ -263,7 +264,8 @@ static const struct hw_mapping *some_huge_page(struct runner *r)
     size_t start = below(r, (unsigned)pt->len);
     for (size_t i = 0; i < pt->len; i++) {
         const struct hw_mapping *m = &pt->map[(start + i) % pt->len];
-        if (m->pte.frame.size >= M2)
+        bool windowed = m->base < 2 * M2 || (m->base >= G1 && m->base < G1 + 2 * M2);
+        if (m->pte.frame.size >= M2 && windowed)
             return m;
     }
     return NULL;
@@ -307,6 +309,8 @@ static void gen_range_start(struct runner *r, struct os_step *st)
         st->paddr = alias(r, st->vaddr);
         if (big && below(r, 4) == 0) /* a huge range on misaligned frames: 4 KiB pages only */
             st->paddr = st->vaddr + (UINT64_C(1) << 37) + 3 * K4;
+        if (st->length > 2 * M2 && (st->paddr - st->vaddr) % M2)
+            st->paddr = st->vaddr; /* not 2^18 4 KiB pages: more than the checker holds */
         uint64_t z = psize[st->policy];
         if (st->vaddr % z || st->paddr % z || st->length % z)
             st->policy = HL_POLICY_LARGEST_FIT;
@@ -349,6 +353,25 @@ static void gen_start(struct runner *r, struct os_step *st)
     }
 }
 
+/* A map's step that asks the allocator for frames: in one such step of cfg->alloc_fail the
+ * allocator refuses one of them, any one (a dry run of the step counts them). The library
+ * takes every frame before its first store (x86pt.h: all or nothing), so a map that stored
+ * is not asked about. */
+static void choose_refusal(struct runner *r, struct os_step *st)
+{
+    const struct os_core_state *cs = &r->cur.core_states[st->core];
+    if (!r->cfg->alloc_fail || cs->kind != OS_MAP_EXECUTING || cs->stored) /* prepare, then commit */
+        return;
+    struct os_step probe = *st;
+    struct os_vars s2;
+    struct os_delta d;
+    char why[64];
+    if (os_next_step(&r->c, &r->cur, &probe, &s2, &d, why, sizeof why) == OS_STEP_OK)
+        os_vars_fini(&s2);
+    if (probe.nallocs && below(r, r->cfg->alloc_fail) == 0)
+        st->fail_alloc = 1 + below(r, probe.nallocs);
+}
+
 /* The next step of an operation in flight on some core (or a shootdown acknowledgement). */
 static void gen_progress(struct runner *r, struct os_step *st)
 {
@@ -370,6 +393,7 @@ static void gen_progress(struct runner *r, struct os_step *st)
             bool access = below(r, 8) != 0;
             if (access) {
                 st->kind = cs->range ? OS_STEP_RANGE_STORE : OS_STEP_VIEW_STUTTER;
+                choose_refusal(r, st);
                 return;
             }
         }
@@ -385,6 +409,7 @@ static void gen_progress(struct runner *r, struct os_step *st)
         case OS_PROTECT_OP_DONE: st->kind = below(r, 2) ? OS_STEP_PROTECT_INITIATE_SHOOTDOWN : OS_STEP_PROTECT_END; break;
         default: st->kind = OS_STEP_PROTECT_END; break;
         }
+        choose_refusal(r, st);
         return;
     }
     gen_start(r, st);
@@ -576,6 +601,8 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     case OS_STEP_BAD_CALL: s->bad_calls++; break;
     default: break;
     }
+    s->allocs_refused += st->alloc_failed;
+    s->nomem += st->nomem;
     if (st->accessed) {
         s->lib_loads += st->access == OS_LIB_LOAD;
         s->lib_stores += st->access == OS_LIB_STORE && st->kind != OS_STEP_HW;
@@ -816,6 +843,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
             s->invalidations, s->frame_reuses);
     fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64
                "; refused calls: %" PRIu64 "\n", s->resolves_ok, s->resolves_err, s->destroys, s->bad_calls);
+    fprintf(f, "allocator: %" PRIu64 " allocations refused, %" PRIu64 " operations returned X86PT_E_NOMEM\n",
+            s->allocs_refused, s->nomem);
     fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
             s->writebacks);
     fprintf(f, "steps by kind:");
@@ -833,7 +862,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(bad_calls)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(bad_calls) X(allocs_refused) X(nomem)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

@@ -361,6 +361,8 @@ static bool step_Map_end(const struct hl_consts *c, const struct hl_vars *s1, co
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != HL_ARGS_MAP)
         return model_refuse(why, len, "MapEnd: thread %u is not mapping", st->thread_id);
+    if (st->nomem)
+        return hl_step_End_nomem(c, s1, s2, st, why, len);
     if (hl_overlaps_existing_vmem(s1->mappings, s1->nmappings, a->vaddr, a->pte.frame.size)) {
         if (st->result_ok)
             return model_refuse(why, len, "MapEnd: overlaps existing vmem but result is Ok");

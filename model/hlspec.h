@@ -206,6 +206,8 @@ struct hl_step {
     unsigned policy;          /* MapRangeStart */
     bool split;               /* Unmap/ProtectRangeStart */
     bool result_ok;           /* MapEnd, UnmapEnd, ProtectEnd: Ok(()) / Err(()) */
+    bool nomem;               /* MapEnd, MapRangeEnd: x86pt's extension, the Err is
+                                 X86PT_E_NOMEM (the allocator refused a frame): nothing changed */
     /* ReadWrite: RWOp and pte: Option<(nat, PageTableEntry)> */
     bool is_store;
     uint64_t new_value;       /* Store */

@@ -65,7 +65,7 @@ void hl_step_format(const struct hl_step *st, char *buf, size_t len)
     case HL_STEP_UNMAP_RANGE_END:
     case HL_STEP_PROTECT_RANGE_END:
         snprintf(buf, len, "%s{thread %u, %s}", hl_step_name(st->kind), st->thread_id,
-                 st->result_ok ? "Ok" : "Err");
+                 st->result_ok ? "Ok" : st->nomem ? "Err(NOMEM)" : "Err");
         break;
     default:
         snprintf(buf, len, "Stutter");

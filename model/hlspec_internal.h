@@ -46,5 +46,8 @@ bool hl_step_Range_store(const struct hl_consts *c, const struct hl_vars *s1, co
                          const struct hl_step *st, char *why, size_t len);
 bool hl_step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
                        const struct hl_step *st, char *why, size_t len);
+/* hlspec_nomem.c: MapEnd / MapRangeEnd returning X86PT_E_NOMEM */
+bool hl_step_End_nomem(const struct hl_consts *c, const struct hl_vars *s1, const struct hl_vars *s2,
+                       const struct hl_step *st, char *why, size_t len);
 
 #endif

@@ -249,6 +249,8 @@ bool hl_step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, cons
     const struct hl_args *a = &s1->thread_state[st->thread_id];
     if (a->kind != range_kind(st->kind))
         return model_refuse(why, len, "%s: thread %u is not in this range operation", name, st->thread_id);
+    if (st->nomem && a->kind == HL_ARGS_MAP_RANGE)
+        return hl_step_End_nomem(c, s1, s2, st, why, len);
     if (st->result_ok != a->ok)
         return model_refuse(why, len, "%s: result is %s but the contract says %s", name, st->result_ok ? "Ok" : "Err",
                     a->ok ? "Ok" : "Err");

@@ -356,7 +356,7 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
                                         const struct os_core_state *ns, const struct os_lib_result *res, char *why,
                                         size_t len)
 {
-    if (res->nomem)
+    if (res->nomem && !ns->alloc_failed)
         return model_refuse(why, len, "the library ran out of directories although the pool held what it may need"),
                OS_STEP_VIOLATION;
     if (!res->ok && ns->stored)
@@ -364,6 +364,15 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
     st->result_ok = res->ok;
     st->range = cs->range;
     bool map = cs->kind == OS_MAP_EXECUTING;
+    /* x86pt's extension: X86PT_E_NOMEM, once the allocator refused a frame, is an Err that
+     * changed nothing (no store, every frame given back: os_inv_tidy) */
+    if (res->nomem && map)
+        return st->nomem = true, OS_STEP_OK;
+    if (res->nomem)
+        return model_refuse(why, len, "an unmap or protect returned X86PT_E_NOMEM"), OS_STEP_VIOLATION;
+    if (ns->alloc_failed)
+        return model_refuse(why, len, "the allocator refused the library a frame, yet it returns %s",
+                            res->ok ? "Ok" : "another error than X86PT_E_NOMEM"), OS_STEP_VIOLATION;
     if (cs->range) {
         /* (in an unsound state another operation may have changed the region since Start) */
         if (s1->sound && res->ok != cs->rg.will_ok)
@@ -592,6 +601,9 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
     st->accessed = false;
     st->range = false;
     st->nsilent = 0;
+    st->nallocs = 0;
+    st->alloc_failed = false;
+    st->nomem = false;
     st->nfreed = 0;
     st->check = OS_CHECKID_WRITE_DISCIPLINE;
     switch (st->kind) {

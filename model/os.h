@@ -136,6 +136,7 @@ struct os_core_state {
     bool splits;            /* a store replaced a huge page by a directory of its parts */
     uint64_t chg_lo, chg_hi;/* hull of the translations its stores changed or removed */
     unsigned freed;         /* directories it freed */
+    bool alloc_failed;      /* the allocator refused it a frame: it may return X86PT_E_NOMEM */
     struct os_flush flush;  /* its report, once it returned */
 };
 
@@ -378,6 +379,9 @@ struct os_step {
     uint64_t paddr;         /* MapRangeStart */
     unsigned policy;        /* MapRangeStart: enum hl_policy */
     bool split;             /* Unmap/ProtectRangeStart */
+    unsigned fail_alloc;    /* a step that runs the library: the allocator fails its fail_alloc-th
+                               allocation of this step (1-based; 0: none). Only a map's or a
+                               map_range's (x86pt's extension, os_lib.c) */
     uint64_t reuse_pa, reuse_value; /* FrameReuse: a free frame, filled with the value */
     struct os_pt_request bad;       /* BadCall: the call, raw; ULT_id: the calling thread */
     enum os_pt_error bad_expected, bad_got; /* BadCall outputs */
@@ -394,6 +398,10 @@ struct os_step {
     uint64_t write_pa, write_value, write_old;
     unsigned nsilent;                /* accesses to memory no walk can reach, made before it */
     unsigned nfreed;
+    unsigned nallocs;                /* allocations the library asked for in this step (also
+                                        when the step turned out disabled) */
+    bool alloc_failed;               /* one of them failed (fail_alloc) */
+    bool nomem;                      /* MapEnd: the operation returned X86PT_E_NOMEM, an Err */
     enum os_check_id check;          /* on OS_STEP_VIOLATION: which check failed */
 };
 

@@ -169,10 +169,12 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         else
             n += snprintf(buf + n, len - (size_t)n, "%scmpxchg [0x%" PRIx64 "] fails", sep, st->write_pa);
     }
+    if (n >= 0 && (size_t)n < len && st->alloc_failed)
+        n += snprintf(buf + n, len - (size_t)n, ", the allocator refuses allocation %u", st->fail_alloc);
     if (n >= 0 && (size_t)n < len && st->nfreed)
         n += snprintf(buf + n, len - (size_t)n, ", freed %u director%s", st->nfreed, st->nfreed > 1 ? "ies" : "y");
     if (n >= 0 && (size_t)n < len &&
         (st->kind == OS_STEP_MAP_END || st->kind == OS_STEP_UNMAP_OP_START || st->kind == OS_STEP_PROTECT_OP_START ||
          st->kind == OS_STEP_UNMAP_END || st->kind == OS_STEP_PROTECT_END))
-        snprintf(buf + n, len - (size_t)n, " (%s)", st->result_ok ? "Ok" : "Err");
+        snprintf(buf + n, len - (size_t)n, " (%s)", st->result_ok ? "Ok" : st->nomem ? "Err: X86PT_E_NOMEM" : "Err");
 }

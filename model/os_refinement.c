@@ -198,6 +198,7 @@ void os_step_interp(const struct os_consts *c, const struct os_vars *s1, const s
                                                         : HL_STEP_PROTECT_RANGE_END;
         out->thread_id = cs ? cs->ULT_id : 0;
         out->result_ok = st->result_ok;
+        out->nomem = st->nomem;
         return;
     default:
         return; /* every other step: Stutter */

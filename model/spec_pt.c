@@ -79,6 +79,9 @@ bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const stru
         return hw_interp_equal(cur, nxt) || model_refuse(why, len, "a write to a free frame changed the MMU's view");
     if (st->kind == OS_STEP_RANGE_STORE && cs)
         return os_spec_pt_range_store_ok(k, cs, s2, st, cur, nxt, why, len);
+    if (st->nomem) /* x86pt's extension (hlspec_nomem.c): frames taken, zeroed and given back */
+        return hw_interp_equal(cur, nxt) || model_refuse(why, len, "%s: X86PT_E_NOMEM but the MMU's view changed",
+                                                         os_step_name(st->kind));
     if (cs && cs->range && st->kind != OS_STEP_HW) /* range Op*Start, *End: no store */
         return pt_mem_same || model_refuse(why, len, "%s changed page-table memory", os_step_name(st->kind));
     switch (st->kind) {

@@ -62,7 +62,9 @@ x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsi
     for (unsigned i = 0; i < n; i++) {
         x86pt_paddr_t f;
         if (!pt->mem.alloc_frame(pt->mem.ctx, &f)) {
+#if X86PT_MUTANT != 22 /* mutant 22 (check/mutants.def): the frames taken so far are kept */
             free_frames(pt, frames, i);
+#endif
             return X86PT_E_NOMEM;
         }
         if (!frame_usable(pt, f.pa)) {

@@ -31,6 +31,7 @@ static void random_run_holds(void **st)
     assert_false(v.found);
     assert_true(s.steps > 49000);
     assert_true(s.ops_ok[0] > 0 && s.ops_ok[1] > 0 && s.ops_ok[2] > 0 && s.shootdowns > 0);
+    assert_true(s.nomem > 0 && s.nomem == s.allocs_refused); /* every refusal ends in X86PT_E_NOMEM */
 }
 
 /* A small exhaustive run (2 cores, 2 threads, 2 vaddrs, 2 sizes, no protect) is complete and holds. */
@@ -427,6 +428,80 @@ static void buffered_store_loses_dirty(void **st)
     assert_int_equal(protect_racing_dirty(true, true), OS_CHECK_NONE);
 }
 
+/* A library whose map, refused a frame, returns another error than X86PT_E_NOMEM */
+static bool nomem_hidden_next(void *ctx, const struct os_consts *c, const struct os_pt_request *rq,
+                              const uint16_t *counts0, uint64_t private0, const struct os_run_buf *run, unsigned done,
+                              struct os_lib_action *a, struct os_lib_result *res, char *why, size_t len)
+{
+    struct wrong *w = ctx;
+    if (!w->inner->next(w->inner->ctx, c, rq, counts0, private0, run, done, a, res, why, len))
+        return false;
+    if (a->kind == OS_LIB_RETURN)
+        res->nomem = false;
+    return true;
+}
+
+/* Map 0x1000 with the allocator refusing its n-th frame (the map needs three directories) on
+ * impl; returns the check that failed. The table and the pool must be as before. */
+static enum os_check map_refused(const struct os_pt_impl *impl, unsigned n, struct check_config *cfg)
+{
+    struct os_consts c;
+    check_consts(cfg, &c, impl);
+    struct os_vars s;
+    struct os_checker k;
+    struct violation v;
+    memset(&v, 0, sizeof v);
+    assert_true(os_init(&c, &s));
+    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    unsigned free0 = os_pt_free_count(&c, &s);
+    struct os_step map[4];
+    memset(map, 0, sizeof map);
+    map[0].kind = OS_STEP_MAP_START;
+    map[0].vaddr = K4;
+    map[0].pte.frame.base = 2 * K4;
+    map[0].pte.frame.size = K4;
+    map[1].kind = OS_STEP_MAP_OP_START;
+    map[2].kind = OS_STEP_VIEW_STUTTER; /* the root's entry: empty */
+    map[3].kind = OS_STEP_MAP_END;      /* the frames, the refusal, the frames given back, the return */
+    map[3].fail_alloc = n;
+    drive(&c, &s, &k, map, 4, &v);
+    if (!v.found) {
+        assert_int_equal(v.trace.n, 4);
+        const struct os_step *end = &v.trace.v[3].st;
+        assert_true(end->kind == OS_STEP_MAP_END && end->alloc_failed && end->nomem && !end->result_ok);
+        assert_int_equal(end->nallocs, n);
+        assert_int_equal(end->nfreed, n - 1);
+        assert_int_equal(os_pt_free_count(&c, &s), free0);
+        struct hw_pt_view view = hw_vars_pt_view(&c.hw, &s.hw);
+        struct hw_walk w;
+        assert_int_not_equal(hw_pt_walk(&view, K4, &w), HW_WALK_PAGE);
+        assert_int_equal(s.core_states[0].kind, OS_IDLE);
+    }
+    trace_free(&v.trace);
+    os_checker_fini(&k);
+    os_vars_fini(&s);
+    if (v.found)
+        print_message("%s: %s\n", os_check_name(v.check), v.why);
+    return v.found ? v.check : OS_CHECK_NONE;
+}
+
+/* x86pt's extension (hlspec_nomem.c): the allocator refuses the first, second or third frame
+ * a map asks for: X86PT_E_NOMEM, the table unchanged, every frame taken given back. A library
+ * that reports another error is caught. */
+static void refused_allocation_is_nomem(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    check_config_default(&cfg);
+    struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
+    for (unsigned n = 1; n <= 3; n++)
+        assert_int_equal(map_refused(ptlib_impl(lib), n, &cfg), OS_CHECK_NONE);
+    struct wrong w = { { NULL, nomem_hidden_next, wrong_init }, ptlib_impl(lib) };
+    w.impl.ctx = &w;
+    assert_int_equal(map_refused(&w.impl, 2, &cfg), OS_CHECK_WRITE_DISCIPLINE);
+    ptlib_free(lib);
+}
+
 static void run_to(const struct check_config *cfg, struct check_stats *s, char **text)
 {
     struct violation v;
@@ -550,6 +625,7 @@ int main(void)
         cmocka_unit_test(exhaustive_ranges_hold), cmocka_unit_test(wrong_range_write_is_caught),
         cmocka_unit_test(plain_store_loses_dirty),
         cmocka_unit_test(buffered_store_loses_dirty),
+        cmocka_unit_test(refused_allocation_is_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
