@@ -7,6 +7,8 @@
  *                           with it (the same runs: their time over the operations they ended)
  *   check_exhaustive_small  one whole exhaustive run of the small configuration (2 cores,
  *                           2 threads, 2 vaddrs, 2 sizes), with its state count
+ *   check_exhaustive_hw     the same of `exhaustive --hw` (non-atomic walks, caches, A/D,
+ *                           every flag combination; lazy walks)
  */
 #include "check.h"
 
@@ -54,18 +56,25 @@ int main(void)
     report("check_step", step_ns);
     report("check_op", op_ns);
 
-    check_config_small(&cfg);
-    uint64_t states;
-    bool complete;
-    double secs;
-    struct violation v;
-    int rc = check_exhaustive(&cfg, &states, &complete, &v, &secs);
-    trace_free(&v.trace);
-    if (rc != 0) {
-        fprintf(stderr, "bench_check: the exhaustive run failed\n");
-        return 1;
+    static const struct {
+        const char *name;
+        void (*config)(struct check_config *);
+    } ex[] = { { "check_exhaustive_small", check_config_small }, { "check_exhaustive_hw", check_config_small_hw } };
+    for (unsigned i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+        ex[i].config(&cfg);
+        cfg.progress = false;
+        uint64_t states;
+        bool complete;
+        double secs;
+        struct violation v;
+        int rc = check_exhaustive(&cfg, &states, &complete, &v, &secs);
+        trace_free(&v.trace);
+        if (rc != 0) {
+            fprintf(stderr, "bench_check: the exhaustive run %s failed\n", ex[i].name);
+            return 1;
+        }
+        printf("%s %.0f ns/op (%" PRIu64 " states, %s)\n", ex[i].name, secs * 1e9, states,
+               complete ? "complete" : "bounded");
     }
-    printf("check_exhaustive_small %.0f ns/op (%" PRIu64 " states, %s)\n", secs * 1e9, states,
-           complete ? "complete" : "bounded");
     return 0;
 }

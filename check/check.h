@@ -36,6 +36,8 @@ struct check_config {
     unsigned mmu_walks, mmu_pscache; /* non-atomic walks per core, paging-structure-cache entries
                                         per level per core (hw_consts; 0: off) */
     unsigned mmu_sbuf;               /* store-buffer depth per core (hw_consts; 0: off) */
+    bool no_lazy;                    /* exhaustive with --walks 1: enumerate every walk step
+                                        instead of lazy walks (exhaustive.c) */
     bool free_early;                 /* the planted OS bugs os_consts.free_early, */
     bool no_map_fence, no_shootdown_fence; /* .no_map_fence, .no_shootdown_fence */
     uint64_t phys_mem_size;          /* bytes of user memory */
@@ -64,6 +66,8 @@ void check_config_small(struct check_config *cfg);
 void check_config_ranges(struct check_config *cfg);
 /* The small exhaustive configuration with ranges (exhaustive --ranges). */
 void check_config_small_ranges(struct check_config *cfg);
+/* x86pt check exhaustive --hw: walks, caches, A/D, all flags, one 4 KiB page (config.c). */
+void check_config_small_hw(struct check_config *cfg);
 /* Fill os constants (ULT2core round robin). */
 void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl);
 
@@ -138,6 +142,10 @@ int check_combine(int nfiles, char **files, FILE *out, FILE *err);
 /* Exhaustive mode. Returns 0 / 1 as check_random; *states, *complete for the report. */
 int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *complete,
                      struct violation *v, double *seconds);
+/* The same, calling visit on every state the search keeps (the first included). */
+typedef void check_visit_fn(void *arg, const struct os_consts *c, const struct os_vars *s);
+int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit, void *arg, uint64_t *states,
+                           bool *complete, struct violation *v, double *seconds);
 
 /* Mutants: build and run each (check/mutants.def). */
 int check_mutants(const char *self, const struct check_config *cfg);

@@ -6,7 +6,7 @@
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
- *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress
+ *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --max-states N --max-depth N --small --no-progress
  *          --pt-reserved N (frames below N are never handed out)
  *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
  *          configuration; put it first, it resets the configuration)
@@ -46,7 +46,7 @@ static int usage(void)
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
                     "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
-                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --max-states N --max-depth N --small --no-progress\n"
+                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --max-states N --max-depth N --small --no-progress\n"
                     "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
@@ -68,6 +68,8 @@ static void print_features(const struct check_config *cfg)
            cfg->mmu_walks ? "non-atomic (rl3)" : "atomic");
     if (cfg->mmu_walks)
         printf(", %u per core", cfg->mmu_walks);
+    if (cfg->mmu_walks == 1 && !cfg->no_lazy)
+        printf(" (exhaustive: lazy walks)");
     printf("; paging-structure caches %s", cfg->mmu_pscache ? "on" : "off");
     if (cfg->mmu_pscache)
         printf(" (%u entries per level)", cfg->mmu_pscache);
@@ -127,6 +129,8 @@ int check_main(int argc, char **argv)
             mode = MUTANTS;
         else if (!strcmp(a, "--small"))
             check_config_small(&cfg);
+        else if (!strcmp(a, "--hw"))
+            check_config_small_hw(&cfg);
         else if (!strcmp(a, "--ranges"))
             mode == EXHAUSTIVE ? check_config_small_ranges(&cfg) : check_config_ranges(&cfg);
         else if (!strcmp(a, "--no-protect"))
@@ -143,6 +147,8 @@ int check_main(int argc, char **argv)
             cfg.mmu_pscache = (unsigned)num(v);
         else if (!strcmp(a, "--flags-all"))
             cfg.flags_all = true;
+        else if (!strcmp(a, "--no-lazy"))
+            cfg.no_lazy = true;
         else if (OPT("--maxphyaddr"))
             cfg.maxphyaddr = (unsigned)num(v);
         else if (!strcmp(a, "--no-bad-calls"))

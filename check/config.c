@@ -137,6 +137,21 @@ void check_config_ranges(struct check_config *cfg)
 /* One core per thread, two threads: a 2 MiB page at 0 (or a range of 4 KiB pages) meets
  * range operations around the 2 MiB boundary; a split happens when an unmap_range or
  * protect_range ends inside the 2 MiB page. */
+/* The hostile hardware whole, on what it can finish (README, "Lazy walks"): two cores with a
+ * thread each, non-atomic walks, paging-structure caches and A/D, racing map / unmap / protect
+ * of a 4 KiB page at 0 in every flag combination. Not yet: a second address, 2 MiB pages and
+ * store buffers at once (the small configuration has those with atomic walks). */
+void check_config_small_hw(struct check_config *cfg)
+{
+    check_config_small(cfg);
+    cfg->nvaddrs = cfg->nframes = cfg->nsizes = 1; /* vaddr 0, frame 0, 4 KiB */
+    cfg->flags_all = true;
+    cfg->mmu_walks = 1;
+    cfg->mmu_pscache = 1;
+    cfg->mmu_sbuf = 0;
+    cfg->alloc_fail = 0;
+}
+
 void check_config_small_ranges(struct check_config *cfg)
 {
     check_config_small(cfg);

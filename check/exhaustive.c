@@ -16,6 +16,20 @@
 #include <string.h>
 #include <time.h>
 
+/* Lazy walks: one walk a core may take from the state being expanded (its in-flight walk, or a
+ * fresh one from CR3 or from a cached entry), as the reads it would make, each simulated. */
+#define PLANS_MAX 64
+#define CHAIN_MAX 64
+struct walk_plan {
+    struct os_step init;            /* WalkInit of a fresh walk */
+    bool fresh, from_cache;
+    unsigned nreads;                /* reads until the walk completes or faults */
+    uint64_t pa[HW_NUM_LAYERS];     /* the entry each read reads */
+    unsigned layer[HW_NUM_LAYERS];
+    bool faults;                    /* the last read finds no valid entry: the walk ends there */
+    bool completes;                 /* the last read maps a page */
+};
+
 struct node {
     uint32_t parent;
     uint32_t depth;
@@ -32,10 +46,20 @@ struct search {
     size_t qhead, qtail, qcap;
     uint64_t *set;          /* open addressing, 0 = empty */
     size_t setcap, setlen;
+    size_t nstates;         /* states enqueued (the root included) */
+    check_visit_fn *visit;
+    void *visit_arg;
     struct violation *v;
     bool bounded;
     unsigned last_nallocs;  /* the allocations the step emit() last tried asked for */
+    bool lazy;              /* lazy walks (below): walk steps only as blocks before what they race */
+    struct walk_plan *plans; /* lazy: per core, PLANS_MAX walks it may take from the state expanded */
+    unsigned *nplans;
 };
+
+static bool walk_is_current(const struct os_consts *c, const struct os_vars *s, unsigned i);
+static bool cache_entry_is_current(const struct os_consts *c, const struct os_vars *s, unsigned i, unsigned level,
+                                   unsigned e);
 
 static double now(void)
 {
@@ -122,6 +146,8 @@ static bool enqueue(struct search *S, const struct os_vars *s, uint32_t idx)
             S->qcap = cap;
         }
     }
+    if (S->visit)
+        S->visit(S->visit_arg, &S->c, s);
     S->queue[S->qtail] = *s;
     S->qidx[S->qtail++] = idx;
     return true;
@@ -139,64 +165,147 @@ static void build_trace(struct search *S, uint32_t idx, const struct os_step *la
     }
     for (size_t i = 0; i < depth; i++)
         trace_push(&S->v->trace, &path[i]);
-    trace_push(&S->v->trace, last);
+    if (last)
+        trace_push(&S->v->trace, last);
     free(path);
 }
 
-/* Try one candidate step from s (node idx, checker k). false: stop the search. */
+/* Lazy walks: a walk that read only what memory still holds ends, and a cached entry that a
+ * walk from CR3 would fill now is evicted (walk_is_current, cache_entry_is_current): the
+ * steps that do it go at the chain's end, which emit_chain then takes too. */
+static unsigned drop_current(struct search *S, const struct os_vars *s, struct os_step *chain, unsigned n)
+{
+    const struct os_consts *c = &S->c;
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        struct hw_core core = os_core_of(c, i);
+        const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+        if (!m)
+            continue;
+        if (walk_is_current(c, s, i) && n < CHAIN_MAX) {
+            memset(&chain[n], 0, sizeof chain[n]);
+            chain[n].kind = OS_STEP_HW;
+            chain[n].hw.kind = HW_STEP_WALK_ABORT;
+            chain[n++].hw.core = core;
+        }
+        for (unsigned l = 0; l < HW_PSCACHE_LEVELS; l++)
+            for (unsigned e = m->npscache[l]; e-- > 0;) /* from the top: eviction keeps lower indices */
+                if (cache_entry_is_current(c, s, i, l, e) && n < CHAIN_MAX) {
+                    memset(&chain[n], 0, sizeof chain[n]);
+                    chain[n].kind = OS_STEP_HW;
+                    chain[n].hw.kind = HW_STEP_CACHE_EVICT;
+                    chain[n].hw.core = core;
+                    chain[n].hw.cache_level = l, chain[n].hw.cache_index = e;
+                    n++;
+                }
+    }
+    return n;
+}
+
+/* The trace to node idx, then the chain's steps up to and including chain[j]. */
+static void build_trace_chain(struct search *S, uint32_t idx, const struct os_step *chain, unsigned j)
+{
+    build_trace(S, idx, NULL);
+    for (unsigned i = 0; i <= j; i++)
+        trace_push(&S->v->trace, &chain[i]);
+}
+
+/* Take the steps of chain from s (node idx, checker k) one after the other, each fully checked;
+ * the state after the last one is a state of the search (the ones between are not hashed:
+ * lazy walks make them only as part of the chain). The steps get their outputs. *enabled:
+ * every step was enabled and sound. false: stop the search. */
+static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                       struct os_step *chain, unsigned n, bool *enabled)
+{
+    struct os_vars cur, next;
+    bool have = false, ok = true;
+    struct os_checker kc;
+    char why[512];
+    *enabled = false;
+    if (!os_checker_copy(&kc, k))
+        return false;
+    for (unsigned j = 0; j < n; j++) {
+        const struct os_vars *from = have ? &cur : s;
+        struct os_delta d;
+        enum os_step_status r = os_next_step(&S->c, from, &chain[j], &next, &d, why, sizeof why);
+        if (j + 1 == n)
+            S->last_nallocs = chain[j].nallocs;
+        if (r == OS_STEP_DISABLED)
+            goto done;
+        if (r == OS_STEP_NOMEM) {
+            ok = false;
+            goto done;
+        }
+        if (r == OS_STEP_VIOLATION) {
+            S->v->found = true;
+            S->v->check = os_check_of_step(&chain[j]);
+            snprintf(S->v->why, sizeof S->v->why, "%s", why);
+            build_trace_chain(S, idx, chain, j);
+            ok = false;
+            goto done;
+        }
+        if (from->sound && !next.sound) {
+            os_vars_fini(&next);
+            goto done;
+        }
+        if (!os_checker_step(&kc, from, &next, &chain[j], &d, &S->v->check, S->v->why, sizeof S->v->why)) {
+            S->v->found = true;
+            build_trace_chain(S, idx, chain, j);
+            os_vars_fini(&next);
+            ok = false;
+            goto done;
+        }
+        if (have)
+            os_vars_fini(&cur);
+        cur = next, have = true;
+        if (S->lazy && j + 1 == n)
+            n = drop_current(S, &cur, chain, n);
+    }
+    *enabled = true;
+    uint32_t depth = S->nodes[idx].depth + n;
+    if (!set_add(S, os_vars_hash(&cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
+        if (S->cfg->max_depth && depth > S->cfg->max_depth)
+            S->bounded = true;
+        goto done;
+    }
+    if (S->nstates >= S->cfg->max_states) {
+        S->bounded = true;
+        goto done;
+    }
+    uint32_t parent = idx;
+    for (unsigned j = 0; j < n && ok; j++) {
+        ok = push_node(S, parent, S->nodes[idx].depth + j + 1, &chain[j]);
+        parent = (uint32_t)(S->nnodes - 1);
+    }
+    if (ok && enqueue(S, &cur, parent))
+        have = false, S->nstates++; /* the queue owns it */
+    else
+        ok = false;
+done:
+    if (have)
+        os_vars_fini(&cur);
+    os_checker_fini(&kc);
+    return ok;
+}
+
+static bool emit_blocks(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                        const struct os_step *in, const struct os_step *out);
+
+/* Try one candidate step from s (node idx, checker k). With lazy walks, also every block of
+ * walk reads that must come right before it (emit_blocks). false: stop the search. */
 static bool emit(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
                  struct os_step st)
 {
-    struct os_vars s2;
-    struct os_delta d;
-    char why[512];
-    enum os_step_status r = os_next_step(&S->c, s, &st, &s2, &d, why, sizeof why);
-    S->last_nallocs = st.nallocs;
-    if (r == OS_STEP_DISABLED)
+    struct os_step out[CHAIN_MAX]; /* st, then what drop_current adds */
+    out[0] = st;
+    bool enabled;
+    if (!emit_chain(S, s, idx, k, out, 1, &enabled))
+        return false;
+    if (!S->lazy || !enabled)
         return true;
-    if (r == OS_STEP_NOMEM)
-        return false;
-    if (r == OS_STEP_VIOLATION) {
-        S->v->found = true;
-        S->v->check = os_check_of_step(&st);
-        snprintf(S->v->why, sizeof S->v->why, "%s", why);
-        build_trace(S, idx, &st);
-        return false;
-    }
-    if (s->sound && !s2.sound) {
-        os_vars_fini(&s2);
-        return true;
-    }
-    struct os_checker kc;
-    if (!os_checker_copy(&kc, k)) {
-        os_vars_fini(&s2);
-        return false;
-    }
-    bool ok = os_checker_step(&kc, s, &s2, &st, &d, &S->v->check, S->v->why, sizeof S->v->why);
-    os_checker_fini(&kc);
-    if (!ok) {
-        S->v->found = true;
-        build_trace(S, idx, &st);
-        os_vars_fini(&s2);
-        return false;
-    }
-    uint32_t depth = S->nodes[idx].depth + 1;
-    if (!set_add(S, os_vars_hash(&s2)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
-        if (S->cfg->max_depth && depth > S->cfg->max_depth)
-            S->bounded = true;
-        os_vars_fini(&s2);
-        return true;
-    }
-    if (S->nnodes >= S->cfg->max_states) {
-        S->bounded = true;
-        os_vars_fini(&s2);
-        return true;
-    }
-    if (!push_node(S, idx, depth, &st) || !enqueue(S, &s2, (uint32_t)(S->nnodes - 1))) {
-        os_vars_fini(&s2);
-        return false;
-    }
-    return true;
+    unsigned nallocs = S->last_nallocs;
+    bool ok = emit_blocks(S, s, idx, k, &st, &out[0]);
+    S->last_nallocs = nallocs;
+    return ok;
 }
 
 /* The range operations of the small range configuration, around the 2 MiB boundary: a map
@@ -260,6 +369,289 @@ static bool referenced(const struct os_consts *c, const struct os_vars *s, uint6
     return false;
 }
 
+/* ---- Lazy walks: the exhaustive mode's partial-order reduction (README, "Lazy walks") ------
+ *
+ * A walk's read commutes with every step that does not access the entry it reads: the library's
+ * accesses elsewhere, user loads and stores, TLB and cache steps, other walks' reads and the
+ * MMU's A/D updates (a read records no A/D; setting A is idempotent). So every run can be
+ * reordered, step by step over such pairs, into one in which each read comes as late as it can:
+ * right before the first later step it does not commute with. Those are: an access of the same
+ * entry (a library load, store or compare-exchange, a Writeback, a directory's zeroing, the
+ * page allocator's reuse of its frame), the acknowledgement of a shootdown by the walking core
+ * (its invalidation ends the walk), and the walk's own next steps. A read that nothing follows
+ * is dropped (it would only have set an A bit nobody reads). So the search makes walk reads only
+ * in blocks: reads of one walk per core, then the step they race (emit_blocks); reads to the
+ * end, then the TLB fill; reads to a directory entry, then its cache fill and the walk's end
+ * (a walk that goes on after a cache fill reads what a walk from that cache entry would read:
+ * an INVLPG that removes the entry removes the walk too, since the key covers its PML4 slot).
+ * Runs reordered so reach the same states after every step that is not a walk read, and every
+ * check reads only such states and steps, so the reduced search finds every violation the full
+ * one does. Assumed: resolve and destroy probes do not look at A bits (they answer with frames
+ * and rights); a core has at most one walk in flight (--walks 1). */
+
+/* Does core i's walk hold only what a fresh walk would read now: every entry it read is still
+ * there (A and D aside, through the core's own store buffer), and the cached entry it started
+ * from is still cached? Then a fresh walk, whose reads the search makes right before any change
+ * to those entries, does all it can do: the search ends it (a state equal to one without it). */
+static bool walk_is_current(const struct os_consts *c, const struct os_vars *s, unsigned i)
+{
+    struct hw_core core = os_core_of(c, i);
+    const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+    if (!m || m->nwalks != 1)
+        return false;
+    const struct hw_mmu_walk *w = &m->walks[0];
+    for (unsigned l = w->from; l < w->next; l++) {
+        uint64_t now = hw_pt_load(&c->hw, &s->hw, core, hw_mmu_walk_entry_pa(w, l));
+        if ((now & ~(HW_BIT_A | HW_BIT_D)) != w->entry[l])
+            return false;
+    }
+    if (w->from == 0)
+        return true;
+    unsigned level = w->from - 1u;
+    for (unsigned e = 0; e < m->npscache[level]; e++)
+        if (m->pscache[level][e].key == hw_pscache_key(w->vaddr, level) &&
+            m->pscache[level][e].table == w->table[w->from] && m->pscache[level][e].rights == w->rights[w->from])
+            return true;
+    return hw_mmu_path_current(&c->hw, &s->hw, core, w->vaddr, level, w->table[w->from], w->rights[w->from]);
+}
+
+/* Is the cached entry one that a walk from CR3 would fill now, setting no A bit? Then a fresh
+ * walk and a cache fill, which the search makes right before any change to the entries it is
+ * made of, does all it can do: the search evicts it. */
+static bool cache_entry_is_current(const struct os_consts *c, const struct os_vars *s, unsigned i, unsigned level,
+                                   unsigned e)
+{
+    struct hw_core core = os_core_of(c, i);
+    const struct hw_pscache_entry *p = &hw_core_mmu_const(&c->hw, &s->hw, core)->pscache[level][e];
+    return hw_mmu_path_current(&c->hw, &s->hw, core, p->key << (39 - 9 * level), level, p->table, p->rights);
+}
+
+/* The walks core i may take from s: its in-flight walk, or a fresh one of each workload
+ * address from CR3 and from each matching cached entry; each read simulated. */
+static bool plan_walks(struct search *S, const struct os_vars *s, unsigned i)
+{
+    const struct os_consts *c = &S->c;
+    struct hw_core core = os_core_of(c, i);
+    const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+    struct walk_plan *out = &S->plans[i * PLANS_MAX];
+    unsigned n = 0;
+    unsigned starts = m && m->nwalks ? 1 : S->cfg->nvaddrs * (1 + (m ? HW_PSCACHE_LEVELS * HW_PSCACHE_MAX : 0));
+    for (unsigned p = 0; p < starts && n < PLANS_MAX; p++) {
+        struct walk_plan *w = &out[n];
+        memset(w, 0, sizeof *w);
+        struct os_vars cur;
+        bool have = false;
+        if (!(m && m->nwalks)) {
+            unsigned v = p % S->cfg->nvaddrs, e = p / S->cfg->nvaddrs;
+            w->fresh = true;
+            w->init.kind = OS_STEP_HW;
+            w->init.hw.kind = HW_STEP_WALK_INIT;
+            w->init.hw.core = core;
+            w->init.hw.vaddr = S->cfg->vaddrs[v];
+            w->init.hw.access = HW_ACCESS_WRITE; /* a read walk does a subset of what it does */
+            if (e) {
+                unsigned l = (e - 1) / HW_PSCACHE_MAX, x = (e - 1) % HW_PSCACHE_MAX;
+                if (!m || x >= m->npscache[l] || m->pscache[l][x].key != hw_pscache_key(w->init.hw.vaddr, l))
+                    continue;
+                w->from_cache = true;
+                w->init.hw.use_cache = true, w->init.hw.cache_level = l, w->init.hw.cache_index = x;
+            }
+            struct os_step st = w->init;
+            struct os_delta d;
+            char why[256];
+            if (os_next_step(c, s, &st, &cur, &d, why, sizeof why) != OS_STEP_OK)
+                continue;
+            have = true;
+        }
+        for (;;) {
+            const struct os_vars *from = have ? &cur : s;
+            const struct hw_mmu_core *fm = hw_core_mmu_const(&c->hw, &from->hw, core);
+            if (!fm || !fm->nwalks || fm->walks[0].complete || w->nreads == HW_NUM_LAYERS)
+                break;
+            w->pa[w->nreads] = hw_mmu_walk_entry_pa(&fm->walks[0], fm->walks[0].next);
+            w->layer[w->nreads] = fm->walks[0].next;
+            struct os_step st;
+            memset(&st, 0, sizeof st);
+            st.kind = OS_STEP_HW;
+            st.hw.kind = HW_STEP_WALK_STEP;
+            st.hw.core = core;
+            struct os_vars nx;
+            struct os_delta d;
+            char why[256];
+            if (os_next_step(c, from, &st, &nx, &d, why, sizeof why) != OS_STEP_OK)
+                break;
+            w->nreads++;
+            if (have)
+                os_vars_fini(&cur);
+            cur = nx, have = true;
+            const struct hw_mmu_core *nm = hw_core_mmu_const(&c->hw, &cur.hw, core);
+            if (!nm || !nm->nwalks) {
+                w->faults = true;
+                break;
+            }
+            w->completes = nm->walks[0].complete;
+        }
+        if (!w->fresh && m->walks[0].complete)
+            w->completes = true;
+        if (have)
+            os_vars_fini(&cur);
+        n++;
+    }
+    S->nplans[i] = n;
+    return true;
+}
+
+/* The chain of plan w's first `reads` reads (its WalkInit first if fresh) at chain[*n]. */
+static void chain_reads(const struct walk_plan *w, unsigned reads, struct hw_core core, struct os_step *chain,
+                        unsigned *n)
+{
+    if (w->fresh)
+        chain[(*n)++] = w->init;
+    for (unsigned r = 0; r < reads; r++) {
+        struct os_step *st = &chain[(*n)++];
+        memset(st, 0, sizeof *st);
+        st->kind = OS_STEP_HW;
+        st->hw.kind = HW_STEP_WALK_STEP;
+        st->hw.core = core;
+    }
+}
+
+/* Is plan w's read r (1-based) of a directory entry the walk goes on from? */
+static bool cacheable(const struct walk_plan *w, unsigned r)
+{
+    return w->layer[r - 1] < HW_PSCACHE_LEVELS && !(r == w->nreads && (w->faults || w->completes));
+}
+
+/* CacheFill of the level, then WalkAbort, at chain[*n]. */
+static void chain_cache_fill(unsigned level, struct hw_core core, struct os_step *chain, unsigned *n)
+{
+    memset(&chain[*n], 0, 2 * sizeof chain[*n]);
+    chain[*n].kind = chain[*n + 1].kind = OS_STEP_HW;
+    chain[*n].hw.core = chain[*n + 1].hw.core = core;
+    chain[*n].hw.kind = HW_STEP_CACHE_FILL;
+    chain[*n].hw.cache_level = level;
+    chain[*n + 1].hw.kind = HW_STEP_WALK_ABORT;
+    *n += 2;
+}
+
+/* Does a walk's read at pa race step x (its outputs), taken from s? A load races it only if
+ * the read sets A (a present entry without A in memory): otherwise the read changes nothing
+ * the load sees, and the load nothing the read sees. */
+static bool races(const struct os_vars *s, const struct os_step *x, uint64_t pa)
+{
+    if (x->kind == OS_STEP_FRAME_REUSE)
+        return pa / HW_PAGE_SIZE == x->reuse_pa / HW_PAGE_SIZE;
+    if (!x->accessed)
+        return false;
+    if (x->access == OS_LIB_ZERO)
+        return pa / HW_PAGE_SIZE == x->write_pa / HW_PAGE_SIZE;
+    if (pa != x->write_pa)
+        return false;
+    uint64_t now = hw_pmem_read(&s->hw.global_pt.mem, pa);
+    return x->access != OS_LIB_LOAD || ((now & HW_BIT_P) && !(now & HW_BIT_A));
+}
+
+/* Every choice, per core from core i on, of no block or one block of its plans racing x,
+ * each followed by x (in). */
+static bool blocks_from(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                        const struct os_step *in, const struct os_step *out, unsigned i, struct os_step *chain,
+                        unsigned n, bool any)
+{
+    const struct os_consts *c = &S->c;
+    if (i == os_ncores(c)) {
+        if (!any)
+            return true;
+        chain[n] = *in;
+        bool enabled;
+        return emit_chain(S, s, idx, k, chain, n + 1, &enabled);
+    }
+    if (!blocks_from(S, s, idx, k, in, out, i + 1, chain, n, any))
+        return false;
+    struct hw_core core = os_core_of(c, i);
+    /* the walking core's acknowledgement ends its walks: a walk it holds, or one from a cached
+     * entry (whose reads it could make no later), may read any prefix before it */
+    bool ack = out->kind == OS_STEP_ACK_SHOOTDOWN_IPI && out->core == i;
+    for (unsigned p = 0; p < S->nplans[i]; p++) {
+        const struct walk_plan *w = &S->plans[i * PLANS_MAX + p];
+        for (unsigned r = 1; r <= w->nreads; r++) {
+            if (w->faults && r == w->nreads)
+                break; /* a read that finds nothing only ends the walk */
+            if (!(races(s, out, w->pa[r - 1]) || (ack && (!w->fresh || w->from_cache))))
+                continue;
+            unsigned m = n;
+            chain_reads(w, r, core, chain, &m);
+            if (!blocks_from(S, s, idx, k, in, out, i + 1, chain, m, true))
+                return false;
+        }
+    }
+    return true;
+}
+
+static bool emit_blocks(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                        const struct os_step *in, const struct os_step *out)
+{
+    struct os_step chain[CHAIN_MAX];
+    return blocks_from(S, s, idx, k, in, out, 0, chain, 0, false);
+}
+
+/* The walks' own ends: every plan read to its end and filled into the TLB; read up to each
+ * directory entry it reads, that entry cached, and the walk ended; a walk in flight ended, or
+ * cached at a level it read already; a cache entry evicted. */
+static bool emit_lazy_walks(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
+{
+    const struct os_consts *c = &S->c;
+    struct os_step chain[CHAIN_MAX];
+    bool enabled;
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        struct hw_core core = os_core_of(c, i);
+        const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+        for (unsigned p = 0; p < S->nplans[i]; p++) {
+            const struct walk_plan *w = &S->plans[i * PLANS_MAX + p];
+            unsigned n = 0;
+            if (w->completes) {
+                chain_reads(w, w->nreads, core, chain, &n);
+                memset(&chain[n], 0, sizeof chain[n]);
+                chain[n].kind = OS_STEP_HW;
+                chain[n].hw.kind = HW_STEP_WALK_TLB_FILL;
+                chain[n++].hw.core = core;
+                if (!emit_chain(S, s, idx, k, chain, n, &enabled))
+                    return false;
+            }
+            for (unsigned r = 1; c->hw.mmu_pscache && r <= w->nreads; r++) {
+                if (!cacheable(w, r))
+                    continue;
+                n = 0;
+                chain_reads(w, r, core, chain, &n);
+                chain_cache_fill(w->layer[r - 1], core, chain, &n);
+                if (!emit_chain(S, s, idx, k, chain, n, &enabled))
+                    return false;
+            }
+        }
+        for (unsigned j = 0; m && m->nwalks && j <= HW_PSCACHE_LEVELS; j++) {
+            if (j < HW_PSCACHE_LEVELS && !c->hw.mmu_pscache)
+                continue;
+            memset(&chain[0], 0, sizeof chain[0]);
+            chain[0].kind = OS_STEP_HW;
+            chain[0].hw.core = core;
+            chain[0].hw.kind = j == HW_PSCACHE_LEVELS ? HW_STEP_WALK_ABORT : HW_STEP_CACHE_FILL;
+            chain[0].hw.cache_level = j == HW_PSCACHE_LEVELS ? 0 : j;
+            if (!emit_chain(S, s, idx, k, chain, 1, &enabled))
+                return false;
+        }
+        for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
+            for (unsigned e = 0; e < m->npscache[l]; e++) {
+                memset(&chain[0], 0, sizeof chain[0]);
+                chain[0].kind = OS_STEP_HW;
+                chain[0].hw.kind = HW_STEP_CACHE_EVICT;
+                chain[0].hw.core = core;
+                chain[0].hw.cache_level = l, chain[0].hw.cache_index = e;
+                if (!emit_chain(S, s, idx, k, chain, 1, &enabled))
+                    return false;
+            }
+    }
+    return true;
+}
+
 /* The rl3 hardware's steps (hw_consts mmu_*): every core may start a walk of every workload
  * address (a write, which sets A and D; a read walk does a subset of what it does), from CR3 or
  * from each cached entry that matches, step any walk, cache what it read, fill its TLB from it,
@@ -313,9 +705,17 @@ static bool emit_mmu(struct search *S, const struct os_vars *s, uint32_t idx, co
                     return false;
             }
     }
-    /* the page allocator's other users: a free frame filled with a user page entry. Only a
-     * frame some core's walk or cached entry points into: a write to any other free frame
-     * commutes with every step until the frame is allocated again, which overwrites it. */
+    return true;
+}
+
+/* The page allocator's other users: a free frame filled with a user page entry. Only a frame
+ * some core's walk or cached entry points into: a write to any other free frame commutes with
+ * every step until the frame is allocated again, which overwrites it. */
+static bool emit_frame_reuse(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
+{
+    const struct check_config *cfg = S->cfg;
+    const struct os_consts *c = &S->c;
+    struct os_step st;
     uint64_t reuse = (cfg->phys_mem_size - HW_PAGE_SIZE) | 0x67;
     for (unsigned f = 0; f < c->pt_frames; f++)
         if ((s->pt_free[f / 64] >> (f % 64) & 1) && referenced(c, s, (uint64_t)f * HW_PAGE_SIZE) &&
@@ -335,6 +735,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
     const struct check_config *cfg = S->cfg;
     const struct os_consts *c = &S->c;
     struct os_step st;
+    for (unsigned i = 0; S->lazy && i < os_ncores(c); i++)
+        plan_walks(S, s, i);
     for (unsigned t = 0; t < c->ULT_no; t++) {
         struct hw_core core = c->ULT2core[t];
         if (s->core_states[os_core_index(c, core)].kind != OS_IDLE)
@@ -462,7 +864,11 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                 return false;
         }
     }
-    if (c->hw.mmu_walks && !emit_mmu(S, s, idx, k))
+    if (S->lazy && !emit_lazy_walks(S, s, idx, k))
+        return false;
+    if (c->hw.mmu_walks && !S->lazy && !emit_mmu(S, s, idx, k))
+        return false;
+    if (c->hw.mmu_walks && !emit_frame_reuse(S, s, idx, k))
         return false;
     memset(&st, 0, sizeof st); /* destroy, on a copy: a Stutter when it is right */
     st.kind = OS_STEP_DESTROY_PROBE;
@@ -494,8 +900,15 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
 int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *complete, struct violation *v,
                      double *seconds)
 {
+    return check_exhaustive_visit(cfg, NULL, NULL, states, complete, v, seconds);
+}
+
+int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit, void *arg, uint64_t *states,
+                           bool *complete, struct violation *v, double *seconds)
+{
     struct search S;
     memset(&S, 0, sizeof S);
+    S.visit = visit, S.visit_arg = arg;
     memset(v, 0, sizeof *v);
     S.cfg = cfg;
     S.v = v;
@@ -504,9 +917,16 @@ int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *com
     if (!lib)
         return 2;
     check_consts(cfg, &S.c, ptlib_impl(lib));
+    int rc = 2;
+    S.lazy = cfg->mmu_walks == 1 && !cfg->no_lazy;
+    if (S.lazy) {
+        S.plans = calloc((size_t)os_ncores(&S.c) * PLANS_MAX, sizeof *S.plans);
+        S.nplans = calloc(os_ncores(&S.c), sizeof *S.nplans);
+        if (!S.plans || !S.nplans)
+            goto out;
+    }
     struct os_vars s0;
     struct os_checker k;
-    int rc = 2;
     if (!os_init(&S.c, &s0))
         goto out;
     if (!os_checker_init(&k, &S.c, &s0, &v->check, v->why, sizeof v->why)) {
@@ -520,10 +940,17 @@ int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *com
     set_add(&S, os_vars_hash(&s0));
     if (!push_node(&S, 0, 0, NULL) || !enqueue(&S, &s0, 0))
         goto out;
+    S.nstates = 1;
     bool ok = true;
+    uint32_t level = 0;
     while (ok && S.qhead < S.qtail) {
         struct os_vars s = S.queue[S.qhead];
         uint32_t idx = S.qidx[S.qhead++];
+        if (cfg->progress && S.nodes[idx].depth > level) { /* the frontier's growth shows how far it is */
+            level = S.nodes[idx].depth;
+            fprintf(stderr, "exhaustive: depth %u, %zu states, %zu queued, %.0f s\n", level, S.nstates,
+                    S.qtail - S.qhead + 1, now() - t0);
+        }
         if (!os_checker_at(&k, &S.c, &s, v->why, sizeof v->why)) {
             v->found = true;
             v->check = OS_CHECK_WELL_FORMED;
@@ -538,13 +965,15 @@ int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *com
     while (S.qhead < S.qtail)
         os_vars_fini(&S.queue[S.qhead++]);
 out:
-    *states = S.nnodes;
+    *states = S.nstates;
     *complete = !S.bounded && rc == 0;
     *seconds = now() - t0;
     free(S.nodes);
     free(S.queue);
     free(S.qidx);
     free(S.set);
+    free(S.plans);
+    free(S.nplans);
     ptlib_free(lib);
     return rc;
 }

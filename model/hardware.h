@@ -525,6 +525,11 @@ uint64_t hw_mmu_core_hash(const struct hw_mmu_core *m);
 /* Set operations keeping the canonical (sorted, duplicate-free) order. Insert returns false
  * when the set is at `bound` and the element is not already in it. */
 bool hw_mmu_walk_insert(struct hw_mmu_core *m, const struct hw_mmu_walk *w, unsigned bound);
+/* The physical address of the entry the walk reads (or read) at layer (< HW_NUM_LAYERS,
+ * >= w->from, <= w->next). */
+uint64_t hw_mmu_walk_entry_pa(const struct hw_mmu_walk *w, unsigned layer);
+bool hw_mmu_path_current(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core, uint64_t vaddr,
+                         unsigned level, uint64_t table, uint8_t rights);
 void hw_mmu_walk_remove(struct hw_mmu_core *m, unsigned index);
 bool hw_pscache_insert(struct hw_mmu_core *m, unsigned level, const struct hw_pscache_entry *e,
                        unsigned bound);

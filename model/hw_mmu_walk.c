@@ -22,7 +22,12 @@
 /* The entry a walk reads next: its physical address. */
 static uint64_t walk_entry_pa(const struct hw_mmu_walk *w)
 {
-    return w->table[w->next] + (uint64_t)hw_codec_index(w->vaddr, w->next) * HW_WORD_SIZE;
+    return hw_mmu_walk_entry_pa(w, w->next);
+}
+
+uint64_t hw_mmu_walk_entry_pa(const struct hw_mmu_walk *w, unsigned layer)
+{
+    return w->table[layer] + (uint64_t)hw_codec_index(w->vaddr, layer) * HW_WORD_SIZE;
 }
 
 /* valid_pt_walk's combination of rights, one entry further. */
@@ -42,7 +47,10 @@ static void walk_advance(struct hw_mmu_walk *w, uint64_t entry, unsigned maxphya
 {
     unsigned layer = w->next;
     bool page = hw_codec_is_page(entry, layer);
-    w->entry[layer] = entry;
+    /* A and D as read are dropped: nothing uses them (the result takes frame and rights), and
+     * two walks that differ only in having read an entry before or after the MMU set its A bit
+     * are one state (the exhaustive mode's lazy walks rely on reads commuting with A/D sets) */
+    w->entry[layer] = entry & ~(HW_BIT_A | HW_BIT_D);
     w->rights[layer + 1] = combine_rights(w->rights[layer], entry);
     w->next = (uint8_t)(layer + 1);
     if (page)
@@ -236,4 +244,27 @@ enum hw_step_status hw_step_WalkTLBFill(const struct hw_consts *c, const struct 
         return HW_STEP_E_NOMEM;
     }
     return HW_STEP_OK;
+}
+
+/* Would a walk of vaddr from CR3 on core, started now, read directory entries at layers
+ * 0..level that all have A set already and lead to `table` with `rights`? (A search reduction
+ * asks: then that walk, or a cache fill from it, changes nothing in memory and reproduces
+ * the cached entry or walk prefix exactly.) */
+bool hw_mmu_path_current(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core, uint64_t vaddr,
+                         unsigned level, uint64_t table, uint8_t rights)
+{
+    struct hw_mmu_walk w = { .vaddr = vaddr, .access = HW_ACCESS_WRITE };
+    w.table[0] = s->global_pt.cr3;
+    w.rights[0] = HW_RIGHTS_TOP;
+    for (unsigned l = 0; l <= level && l < HW_NUM_LAYERS - 1; l++) {
+        uint64_t pa = walk_entry_pa(&w);
+        if (pa >= hw_pmem_bytes(&s->global_pt.mem))
+            return false;
+        uint64_t entry = hw_pt_load(c, s, core, pa);
+        if (!(entry & HW_BIT_P) || !(entry & HW_BIT_A) || !hw_codec_mb0_ok(entry, l, c->maxphyaddr) ||
+            hw_codec_is_page(entry, l))
+            return false;
+        walk_advance(&w, entry, c->maxphyaddr);
+    }
+    return w.table[level + 1] == table && w.rights[level + 1] == rights;
 }
