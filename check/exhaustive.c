@@ -820,7 +820,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             /* and with the allocator refusing each of the frames the step asks for in turn
              * (a map's; os_lib.c: the library takes them all before its first store) */
             const struct os_core_state *cs = &s->core_states[i];
-            unsigned n = cfg->alloc_fail && cs->kind == OS_MAP_EXECUTING && !cs->stored ? S->last_nallocs : 0;
+            unsigned n = cfg->alloc_fail && os_core_may_allocate(cs) ? S->last_nallocs : 0;
             for (st.fail_alloc = 1; st.fail_alloc <= n; st.fail_alloc++)
                 if (!emit(S, s, idx, k, st))
                     return false;

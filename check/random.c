@@ -353,14 +353,13 @@ static void gen_start(struct runner *r, struct os_step *st)
     }
 }
 
-/* A map's step that asks the allocator for frames: in one such step of cfg->alloc_fail the
- * allocator refuses one of them, any one (a dry run of the step counts them). The library
- * takes every frame before its first store (x86pt.h: all or nothing), so a map that stored
- * is not asked about. */
+/* A map's step that asks the allocator for frames (os_core_may_allocate): in one such step of
+ * cfg->alloc_fail the allocator refuses one of them, any one (a dry run of the step counts
+ * them). */
 static void choose_refusal(struct runner *r, struct os_step *st)
 {
     const struct os_core_state *cs = &r->cur.core_states[st->core];
-    if (!r->cfg->alloc_fail || cs->kind != OS_MAP_EXECUTING || cs->stored) /* prepare, then commit */
+    if (!r->cfg->alloc_fail || !os_core_may_allocate(cs))
         return;
     struct os_step probe = *st;
     struct os_vars s2;

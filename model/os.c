@@ -15,6 +15,11 @@
 #include <string.h>
 
 /* os.rs: CoreState::holds_lock */
+bool os_core_may_allocate(const struct os_core_state *cs)
+{
+    return cs->kind == OS_MAP_EXECUTING && !cs->stored;
+}
+
 bool os_core_holds_lock(const struct os_core_state *cs)
 {
     switch (cs->kind) {

@@ -141,6 +141,9 @@ struct os_core_state {
 };
 
 bool os_core_holds_lock(const struct os_core_state *cs);
+/* May the core's next step ask the allocator for frames? A map that has not stored yet: the
+ * library takes every frame before its first store (x86pt.h: all or nothing). */
+bool os_core_may_allocate(const struct os_core_state *cs);
 bool os_core_is_unmap(enum os_core_kind k);
 bool os_core_is_protect(enum os_core_kind k);
 const char *os_core_kind_name(enum os_core_kind k);

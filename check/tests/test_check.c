@@ -268,6 +268,30 @@ static void drive(const struct os_consts *c, struct os_vars *s, struct os_checke
         take(c, s, k, &steps[i], v);
 }
 
+/* The OS model over impl, driven step by step by a test (drive), with its checker. */
+struct driven {
+    struct os_consts c;
+    struct os_vars s;
+    struct os_checker k;
+    struct violation v;
+};
+
+static void driven_start(struct driven *d, const struct check_config *cfg, const struct os_pt_impl *impl)
+{
+    check_consts(cfg, &d->c, impl);
+    memset(&d->v, 0, sizeof d->v);
+    assert_true(os_init(&d->c, &d->s));
+    assert_true(os_checker_init(&d->k, &d->c, &d->s, &d->v.check, d->v.why, sizeof d->v.why));
+}
+
+/* Frees all but the verdict (d->v.found, .check, .why). */
+static void driven_end(struct driven *d)
+{
+    trace_free(&d->v.trace);
+    os_checker_fini(&d->k);
+    os_vars_fini(&d->s);
+}
+
 static void wrong_write_is_caught(void **st)
 {
     (void)st;
@@ -276,14 +300,8 @@ static void wrong_write_is_caught(void **st)
     struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
     struct wrong w = { { NULL, wrong_next, wrong_init }, ptlib_impl(lib) };
     w.impl.ctx = &w;
-    struct os_consts c;
-    check_consts(&cfg, &c, &w.impl);
-    struct os_vars s;
-    struct os_checker k;
-    struct violation v;
-    memset(&v, 0, sizeof v);
-    assert_true(os_init(&c, &s));
-    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    struct driven d;
+    driven_start(&d, &cfg, &w.impl);
     struct os_step steps[12];
     memset(steps, 0, sizeof steps);
     steps[0].kind = OS_STEP_MAP_START;
@@ -295,23 +313,21 @@ static void wrong_write_is_caught(void **st)
     for (int i = 2; i < 11; i++) /* the walk's loads and the links of new directories */
         steps[i].kind = OS_STEP_VIEW_STUTTER;
     steps[11].kind = OS_STEP_MAP_END;
-    drive(&c, &s, &k, steps, 12, &v);
-    assert_true(v.found);
+    drive(&d.c, &d.s, &d.k, steps, 12, &d.v);
+    assert_true(d.v.found);
     /* caught at MapEnd, the store that changes the view */
-    assert_int_equal(v.trace.v[v.trace.n - 1].st.kind, OS_STEP_MAP_END);
-    assert_int_equal(v.check, OS_CHECK_WRITE_DISCIPLINE);
+    assert_int_equal(d.v.trace.v[d.v.trace.n - 1].st.kind, OS_STEP_MAP_END);
+    assert_int_equal(d.v.check, OS_CHECK_WRITE_DISCIPLINE);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    check_print_trace(f, &cfg, &v);
+    check_print_trace(f, &cfg, &d.v);
     fclose(f);
     assert_non_null(strstr(buf, "MapStart 0x1000 -> frame 0x2000"));
     assert_non_null(strstr(buf, "MapEnd: store"));
     assert_non_null(strstr(buf, "FAILED write discipline"));
     free(buf);
-    trace_free(&v.trace);
-    os_checker_fini(&k);
-    os_vars_fini(&s);
+    driven_end(&d);
     ptlib_free(lib);
 }
 
@@ -380,14 +396,8 @@ static void wrong_range_write_is_caught(void **st)
     struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
     struct wrong w = { { NULL, wrong_next, wrong_init }, ptlib_impl(lib) };
     w.impl.ctx = &w;
-    struct os_consts c;
-    check_consts(&cfg, &c, &w.impl);
-    struct os_vars s;
-    struct os_checker k;
-    struct violation v;
-    memset(&v, 0, sizeof v);
-    assert_true(os_init(&c, &s));
-    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    struct driven d;
+    driven_start(&d, &cfg, &w.impl);
     struct os_step steps[40];
     memset(steps, 0, sizeof steps);
     steps[0].kind = OS_STEP_MAP_RANGE_START; /* one 2 MiB page at 0 */
@@ -404,22 +414,20 @@ static void wrong_range_write_is_caught(void **st)
     steps[14].kind = OS_STEP_UNMAP_OP_START;
     for (int i = 15; i < 40; i++)
         steps[i].kind = OS_STEP_RANGE_STORE;
-    drive(&c, &s, &k, steps, 40, &v);
-    assert_true(v.found);
-    assert_int_equal(v.check, OS_CHECK_WRITE_DISCIPLINE);
+    drive(&d.c, &d.s, &d.k, steps, 40, &d.v);
+    assert_true(d.v.found);
+    assert_int_equal(d.v.check, OS_CHECK_WRITE_DISCIPLINE);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    check_print_trace(f, &cfg, &v);
+    check_print_trace(f, &cfg, &d.v);
     fclose(f);
     assert_non_null(strstr(buf, "UnmapRangeStart [0x1fe000, 0x200000)"));
     assert_non_null(strstr(buf, "FAILED write discipline"));
     assert_non_null(strstr(buf, "unmap_range's store"));
     print_message("%s", buf);
     free(buf);
-    trace_free(&v.trace);
-    os_checker_fini(&k);
-    os_vars_fini(&s);
+    driven_end(&d);
     ptlib_free(lib);
 }
 
@@ -479,14 +487,8 @@ static enum os_check protect_racing_dirty(bool use_cas, bool late)
     struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
     struct scripted x = { { NULL, scripted_next, scripted_init }, ptlib_impl(lib), 0, use_cas };
     x.impl.ctx = &x;
-    struct os_consts c;
-    check_consts(&cfg, &c, &x.impl);
-    struct os_vars s;
-    struct os_checker k;
-    struct violation v;
-    memset(&v, 0, sizeof v);
-    assert_true(os_init(&c, &s));
-    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
+    struct driven d;
+    driven_start(&d, &cfg, &x.impl);
     struct os_step map[12];
     memset(map, 0, sizeof map);
     map[0].kind = OS_STEP_MAP_START;
@@ -498,9 +500,9 @@ static enum os_check protect_racing_dirty(bool use_cas, bool late)
     for (int i = 2; i < 11; i++)
         map[i].kind = OS_STEP_VIEW_STUTTER;
     map[11].kind = OS_STEP_MAP_END;
-    drive(&c, &s, &k, map, 12, &v);
-    assert_false(v.found);
-    struct hw_pt_view view = hw_vars_pt_view(&c.hw, &s.hw);
+    drive(&d.c, &d.s, &d.k, map, 12, &d.v);
+    assert_false(d.v.found);
+    struct hw_pt_view view = hw_vars_pt_view(&d.c.hw, &d.s.hw);
     struct hw_walk w;
     assert_int_equal(hw_pt_walk(&view, K4, &w), HW_WALK_PAGE);
     x.leaf_pa = w.entry_pa[3];
@@ -519,25 +521,23 @@ static enum os_check protect_racing_dirty(bool use_cas, bool late)
     prot[5].kind = OS_STEP_VIEW_STUTTER; /* cmpxchg again */
     prot[6].kind = OS_STEP_HW;           /* the buffered store reaches memory */
     prot[6].hw.kind = HW_STEP_WRITEBACK;
-    prot[6].hw.core = c.ULT2core[0];
+    prot[6].hw.core = d.c.ULT2core[0];
     prot[7].kind = OS_STEP_PROTECT_OP_END;
     if (late) { /* the store first, then the MMU's update */
         struct os_step ad = prot[3];
         prot[3] = prot[4];
         prot[4] = ad;
     }
-    drive(&c, &s, &k, prot, 8, &v);
-    if (!v.found) { /* the leaf kept A and D */
-        uint64_t leaf = hw_pmem_read(&s.hw.global_pt.mem, x.leaf_pa);
+    drive(&d.c, &d.s, &d.k, prot, 8, &d.v);
+    if (!d.v.found) { /* the leaf kept A and D */
+        uint64_t leaf = hw_pmem_read(&d.s.hw.global_pt.mem, x.leaf_pa);
         assert_true((leaf & 0x60) == 0x60 && !(leaf & 2));
     }
-    trace_free(&v.trace);
-    os_checker_fini(&k);
-    os_vars_fini(&s);
+    driven_end(&d);
     ptlib_free(lib);
-    if (v.found)
-        print_message("%s: %s\n", os_check_name(v.check), v.why);
-    return v.found ? v.check : OS_CHECK_NONE;
+    if (d.v.found)
+        print_message("%s: %s\n", os_check_name(d.v.check), d.v.why);
+    return d.v.found ? d.v.check : OS_CHECK_NONE;
 }
 
 /* A Dirty bit the MMU sets between a protect's load and its plain store is lost: caught by the
@@ -576,15 +576,9 @@ static bool nomem_hidden_next(void *ctx, const struct os_consts *c, const struct
  * impl; returns the check that failed. The table and the pool must be as before. */
 static enum os_check map_refused(const struct os_pt_impl *impl, unsigned n, struct check_config *cfg)
 {
-    struct os_consts c;
-    check_consts(cfg, &c, impl);
-    struct os_vars s;
-    struct os_checker k;
-    struct violation v;
-    memset(&v, 0, sizeof v);
-    assert_true(os_init(&c, &s));
-    assert_true(os_checker_init(&k, &c, &s, &v.check, v.why, sizeof v.why));
-    unsigned free0 = os_pt_free_count(&c, &s);
+    struct driven d;
+    driven_start(&d, cfg, impl);
+    unsigned free0 = os_pt_free_count(&d.c, &d.s);
     struct os_step map[4];
     memset(map, 0, sizeof map);
     map[0].kind = OS_STEP_MAP_START;
@@ -595,25 +589,23 @@ static enum os_check map_refused(const struct os_pt_impl *impl, unsigned n, stru
     map[2].kind = OS_STEP_VIEW_STUTTER; /* the root's entry: empty */
     map[3].kind = OS_STEP_MAP_END;      /* the frames, the refusal, the frames given back, the return */
     map[3].fail_alloc = n;
-    drive(&c, &s, &k, map, 4, &v);
-    if (!v.found) {
-        assert_int_equal(v.trace.n, 4);
-        const struct os_step *end = &v.trace.v[3].st;
+    drive(&d.c, &d.s, &d.k, map, 4, &d.v);
+    if (!d.v.found) {
+        assert_int_equal(d.v.trace.n, 4);
+        const struct os_step *end = &d.v.trace.v[3].st;
         assert_true(end->kind == OS_STEP_MAP_END && end->alloc_failed && end->nomem && !end->result_ok);
         assert_int_equal(end->nallocs, n);
         assert_int_equal(end->nfreed, n - 1);
-        assert_int_equal(os_pt_free_count(&c, &s), free0);
-        struct hw_pt_view view = hw_vars_pt_view(&c.hw, &s.hw);
+        assert_int_equal(os_pt_free_count(&d.c, &d.s), free0);
+        struct hw_pt_view view = hw_vars_pt_view(&d.c.hw, &d.s.hw);
         struct hw_walk w;
         assert_int_not_equal(hw_pt_walk(&view, K4, &w), HW_WALK_PAGE);
-        assert_int_equal(s.core_states[0].kind, OS_IDLE);
+        assert_int_equal(d.s.core_states[0].kind, OS_IDLE);
     }
-    trace_free(&v.trace);
-    os_checker_fini(&k);
-    os_vars_fini(&s);
-    if (v.found)
-        print_message("%s: %s\n", os_check_name(v.check), v.why);
-    return v.found ? v.check : OS_CHECK_NONE;
+    driven_end(&d);
+    if (d.v.found)
+        print_message("%s: %s\n", os_check_name(d.v.check), d.v.why);
+    return d.v.found ? d.v.check : OS_CHECK_NONE;
 }
 
 /* x86pt's extension (hlspec_nomem.c): the allocator refuses the first, second or third frame
