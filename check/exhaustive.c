@@ -730,6 +730,59 @@ static bool emit_frame_reuse(struct search *S, const struct os_vars *s, uint32_t
     return true;
 }
 
+/* Refused calls (os_badcall.c), by thread 0 in every state where no operation holds the lock:
+ * the workload's first address, frame and size, each with one defect, the kinds the random
+ * workload draws (random.c gen_bad). Each is a Stutter when the library refuses it rightly. */
+static bool emit_bad_calls(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
+{
+    const struct check_config *cfg = S->cfg;
+    const uint64_t limit = UINT64_C(1) << S->c.hw.maxphyaddr;
+    const uint64_t va = cfg->vaddrs[0] & ~(HW_L1_ENTRY_SIZE - 1), pa = cfg->frames[0] & ~(HW_L1_ENTRY_SIZE - 1);
+    enum { MAP = OS_PT_MAP, UNMAP = OS_PT_UNMAP, PROTECT = OS_PT_PROTECT, RESOLVE = OS_PT_RESOLVE };
+    static const struct {
+        int op;
+        bool range, bad_flag;
+        uint64_t vaddr, frame_add, size, length;  /* vaddr 1: the workload's; frame_add, size: map */
+        int frame;                                 /* 0: the workload's, 1: at the limit, 2: limit - 4 KiB */
+    } calls[] = {
+        { MAP, false, false, UINT64_C(0x0000800000000000), 0, 0x1000, 0, 0 },    /* above the low half */
+        { MAP, false, false, UINT64_C(0x0001000000000000), 0, 0x1000, 0, 0 },    /* bit 48 */
+        { UNMAP, false, false, UINT64_C(0xffff7fffc0000000), 0, 0, 0, 0 },       /* below the high half */
+        { PROTECT, false, false, UINT64_C(0x8000000000000000), 0, 0, 0, 0 },     /* bit 63 only */
+        { RESOLVE, false, false, UINT64_C(0x0001000000000000), 0, 0, 0, 0 },
+        { MAP, true, false, UINT64_C(0x00007fffffffe000), 0, 0, 0x4000, 0 },     /* across the hole */
+        { MAP, false, false, 1, 8, 0x1000, 0, 0 },                                /* frame misaligned */
+        { MAP, false, false, 1, 0x1000, 0x200000, 0, 0 },                         /* by 4 KiB for 2 MiB */
+        { UNMAP, true, false, 1, 0, 0, 0x1008, 0 },                               /* length misaligned */
+        { MAP, false, false, 1, 0, 0x2000, 0, 0 },                                /* no such size */
+        { MAP, false, false, 1, 0, 0, 0, 0 },                                     /* size 0 */
+        { MAP, false, true, 1, 0, 0x1000, 0, 0 },                                 /* unknown flag */
+        { PROTECT, false, true, 1, 0, 0, 0, 0 },
+        { MAP, false, false, 1, 0, 0x1000, 0, 1 },                                /* frame at 2^MAXPHYADDR */
+        { MAP, true, false, 1, 0, 0, 0x2000, 2 },                                 /* range across it */
+    };
+    for (unsigned i = 0; cfg->bad_calls && i < sizeof calls / sizeof calls[0]; i++) {
+        struct os_step st;
+        memset(&st, 0, sizeof st);
+        st.kind = OS_STEP_BAD_CALL;
+        struct os_pt_request *b = &st.bad;
+        b->op = (enum os_pt_op)calls[i].op;
+        b->range = calls[i].range;
+        b->bad_flag = calls[i].bad_flag;
+        b->vaddr = calls[i].vaddr == 1 ? va : calls[i].vaddr;
+        uint64_t frame = calls[i].frame == 1 ? limit : calls[i].frame == 2 ? limit - 0x1000 : pa;
+        b->pte.frame.base = frame + calls[i].frame_add;
+        b->pte.frame.size = calls[i].size;
+        b->pte.flags.is_writable = true;
+        b->flags = b->pte.flags;
+        b->paddr = frame;
+        b->length = calls[i].length;
+        if (!emit(S, s, idx, k, st))
+            return false;
+    }
+    return true;
+}
+
 static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
 {
     const struct check_config *cfg = S->cfg;
@@ -869,6 +922,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
     if (c->hw.mmu_walks && !S->lazy && !emit_mmu(S, s, idx, k))
         return false;
     if (c->hw.mmu_walks && !emit_frame_reuse(S, s, idx, k))
+        return false;
+    if (!emit_bad_calls(S, s, idx, k))
         return false;
     memset(&st, 0, sizeof st); /* destroy, on a copy: a Stutter when it is right */
     st.kind = OS_STEP_DESTROY_PROBE;
