@@ -31,6 +31,7 @@ struct check_config {
     bool flags_all;                  /* exhaustive: map writable and no-execute both ways (else
                                         writable, executable), protect to read-only and to
                                         writable no-execute (else read-only) */
+    bool map_no_execute;             /* exhaustive without flags_all: maps are no-execute */
     bool ranges;                     /* include range operations (x86pt_map_range & co.) */
     bool ad;                         /* include the hardware's A/D step */
     unsigned mmu_walks, mmu_pscache; /* non-atomic walks per core, paging-structure-cache entries

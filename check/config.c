@@ -164,6 +164,7 @@ void check_config_small_ranges(struct check_config *cfg)
     cfg->nframes = 1;
     cfg->sizes[0] = M2;
     cfg->nsizes = 1;
+    cfg->map_no_execute = true; /* a split must keep no-execute in every part (mutant 23) */
     cfg->pt_frames = 12;
     cfg->pt_reserved = 0; /* see check_config_ranges */
 }

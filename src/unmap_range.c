@@ -79,6 +79,9 @@ static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uin
 static uint64_t split_part(uint64_t e, unsigned layer, unsigned j)
 {
     uint64_t keep = e & (ENTRY_PERMS | ENTRY_PWT | ENTRY_PCD | ENTRY_A | ENTRY_D | ENTRY_G);
+#if X86PT_MUTANT == 23 /* mutant 23 (check/mutants.def): the parts lose no-execute */
+    keep &= ~ENTRY_XD;
+#endif
     uint64_t part = entry_addr(e, layer) + (uint64_t)j * layer_size(layer + 1);
     uint64_t pat = (e & ENTRY_HUGE_PAT) ? (layer + 1 == PT_LEAF_LAYER ? ENTRY_PS : ENTRY_HUGE_PAT) : 0;
     return part | ENTRY_P | keep | pat | (layer + 1 == PT_LEAF_LAYER ? 0 : ENTRY_PS);
