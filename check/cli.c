@@ -77,6 +77,10 @@ static void print_features(const struct check_config *cfg)
     cfg->mmu_sbuf ? printf("TSO, %u stores per core", cfg->mmu_sbuf) : printf("off");
     if (cfg->alloc_fail)
         printf("; allocator refuses a frame in 1 of %u map steps that allocate", cfg->alloc_fail);
+    if (cfg->bad_calls)
+        printf("; refused calls");
+    if (cfg->flags_all)
+        printf("; every flag combination");
     printf("%s%s%s%s\n", cfg->protect ? "; protect" : "", cfg->free_early ? "; PLANTED: frees before the shootdown" : "",
            cfg->no_map_fence ? "; PLANTED: no fence at a map's end" : "",
            cfg->no_shootdown_fence ? "; PLANTED: shootdown IPI before the store buffer drains" : "");
