@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Lazy walks: one walk a core may take from the state being expanded (its in-flight walk, or a
  * fresh one from CR3 or from a cached entry), as the reads it would make, each simulated. */
@@ -998,10 +999,11 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
     S.nstates = 1;
     bool ok = true;
     uint32_t level = 0;
+    bool show_progress = cfg->progress && isatty(2); /* not into logs: tests run it many times */
     while (ok && S.qhead < S.qtail) {
         struct os_vars s = S.queue[S.qhead];
         uint32_t idx = S.qidx[S.qhead++];
-        if (cfg->progress && S.nodes[idx].depth > level) { /* the frontier's growth shows how far it is */
+        if (show_progress && S.nodes[idx].depth > level) { /* the frontier's growth shows how far it is */
             level = S.nodes[idx].depth;
             fprintf(stderr, "exhaustive: depth %u, %zu states, %zu queued, %.0f s\n", level, S.nstates,
                     S.qtail - S.qhead + 1, now() - t0);
