@@ -69,6 +69,41 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A hardware step of core, its other fields zero. */
+static struct os_step hw_step(enum hw_step_kind kind, struct hw_core core)
+{
+    struct os_step st;
+    memset(&st, 0, sizeof st);
+    st.kind = OS_STEP_HW;
+    st.hw.kind = kind;
+    st.hw.core = core;
+    return st;
+}
+
+/* WalkInit of vaddr on core (a write walk: a read walk does a subset of what it does), from
+ * CR3 when level is HW_PSCACHE_LEVELS, else from m's cached entry (level, e); false if that
+ * entry does not match vaddr. */
+static bool walk_init_step(const struct hw_mmu_core *m, struct hw_core core, uint64_t vaddr, unsigned level,
+                           unsigned e, struct os_step *st)
+{
+    *st = hw_step(HW_STEP_WALK_INIT, core);
+    st->hw.vaddr = vaddr;
+    st->hw.access = HW_ACCESS_WRITE;
+    if (level == HW_PSCACHE_LEVELS)
+        return true;
+    if (m->pscache[level][e].key != hw_pscache_key(vaddr, level))
+        return false;
+    st->hw.use_cache = true, st->hw.cache_level = level, st->hw.cache_index = e;
+    return true;
+}
+
+/* The number of starts of a walk on a core with mmu state m at a level: CR3 (level
+ * HW_PSCACHE_LEVELS) or each entry cached at the level. */
+static unsigned walk_starts(const struct hw_mmu_core *m, unsigned level)
+{
+    return level == HW_PSCACHE_LEVELS ? 1u : m ? m->npscache[level] : 0u;
+}
+
 static bool set_grow(struct search *S)
 {
     size_t ncap = S->setcap ? 2 * S->setcap : 1 << 16;
@@ -154,7 +189,7 @@ static bool enqueue(struct search *S, const struct os_vars *s, uint32_t idx)
     return true;
 }
 
-static void build_trace(struct search *S, uint32_t idx, const struct os_step *last)
+static void build_trace(struct search *S, uint32_t idx)
 {
     size_t depth = S->nodes[idx].depth;
     struct os_step *path = malloc((depth + 1) * sizeof *path);
@@ -166,8 +201,6 @@ static void build_trace(struct search *S, uint32_t idx, const struct os_step *la
     }
     for (size_t i = 0; i < depth; i++)
         trace_push(&S->v->trace, &path[i]);
-    if (last)
-        trace_push(&S->v->trace, last);
     free(path);
 }
 
@@ -182,19 +215,12 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
         const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
         if (!m)
             continue;
-        if (walk_is_current(c, s, i) && n < CHAIN_MAX) {
-            memset(&chain[n], 0, sizeof chain[n]);
-            chain[n].kind = OS_STEP_HW;
-            chain[n].hw.kind = HW_STEP_WALK_ABORT;
-            chain[n++].hw.core = core;
-        }
+        if (walk_is_current(c, s, i) && n < CHAIN_MAX)
+            chain[n++] = hw_step(HW_STEP_WALK_ABORT, core);
         for (unsigned l = 0; l < HW_PSCACHE_LEVELS; l++)
             for (unsigned e = m->npscache[l]; e-- > 0;) /* from the top: eviction keeps lower indices */
                 if (cache_entry_is_current(c, s, i, l, e) && n < CHAIN_MAX) {
-                    memset(&chain[n], 0, sizeof chain[n]);
-                    chain[n].kind = OS_STEP_HW;
-                    chain[n].hw.kind = HW_STEP_CACHE_EVICT;
-                    chain[n].hw.core = core;
+                    chain[n] = hw_step(HW_STEP_CACHE_EVICT, core);
                     chain[n].hw.cache_level = l, chain[n].hw.cache_index = e;
                     n++;
                 }
@@ -205,7 +231,7 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
 /* The trace to node idx, then the chain's steps up to and including chain[j]. */
 static void build_trace_chain(struct search *S, uint32_t idx, const struct os_step *chain, unsigned j)
 {
-    build_trace(S, idx, NULL);
+    build_trace(S, idx);
     for (unsigned i = 0; i <= j; i++)
         trace_push(&S->v->trace, &chain[i]);
 }
@@ -221,6 +247,7 @@ static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, 
     bool have = false, ok = true;
     struct os_checker kc;
     char why[512];
+    const unsigned last = n; /* drop_current appends to the chain after its last step */
     *enabled = false;
     if (!os_checker_copy(&kc, k))
         return false;
@@ -258,7 +285,7 @@ static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, 
         if (have)
             os_vars_fini(&cur);
         cur = next, have = true;
-        if (S->lazy && j + 1 == n)
+        if (S->lazy && j + 1 == last)
             n = drop_current(S, &cur, chain, n);
     }
     *enabled = true;
@@ -427,79 +454,72 @@ static bool cache_entry_is_current(const struct os_consts *c, const struct os_va
     return hw_mmu_path_current(&c->hw, &s->hw, core, p->key << (39 - 9 * level), level, p->table, p->rights);
 }
 
+/* Simulate the reads of plan w (its WalkInit first if fresh) on core from s, until the walk
+ * completes or faults; false if the walk cannot start. */
+static bool plan_reads(const struct os_consts *c, const struct os_vars *s, struct hw_core core, struct walk_plan *w)
+{
+    struct os_vars cur;
+    bool have = false;
+    struct os_delta d;
+    char why[256];
+    if (w->fresh) {
+        struct os_step st = w->init;
+        if (os_next_step(c, s, &st, &cur, &d, why, sizeof why) != OS_STEP_OK)
+            return false;
+        have = true;
+    }
+    for (;;) {
+        const struct os_vars *from = have ? &cur : s;
+        const struct hw_mmu_core *fm = hw_core_mmu_const(&c->hw, &from->hw, core);
+        if (!fm || !fm->nwalks || fm->walks[0].complete || w->nreads == HW_NUM_LAYERS) {
+            w->completes = fm && fm->nwalks && fm->walks[0].complete;
+            break;
+        }
+        w->pa[w->nreads] = hw_mmu_walk_entry_pa(&fm->walks[0], fm->walks[0].next);
+        w->layer[w->nreads] = fm->walks[0].next;
+        struct os_step st = hw_step(HW_STEP_WALK_STEP, core);
+        struct os_vars nx;
+        if (os_next_step(c, from, &st, &nx, &d, why, sizeof why) != OS_STEP_OK)
+            break;
+        w->nreads++;
+        if (have)
+            os_vars_fini(&cur);
+        cur = nx, have = true;
+        const struct hw_mmu_core *nm = hw_core_mmu_const(&c->hw, &cur.hw, core);
+        if (!nm || !nm->nwalks) {
+            w->faults = true;
+            break;
+        }
+    }
+    if (have)
+        os_vars_fini(&cur);
+    return true;
+}
+
 /* The walks core i may take from s: its in-flight walk, or a fresh one of each workload
  * address from CR3 and from each matching cached entry; each read simulated. */
-static bool plan_walks(struct search *S, const struct os_vars *s, unsigned i)
+static void plan_walks(struct search *S, const struct os_vars *s, unsigned i)
 {
     const struct os_consts *c = &S->c;
     struct hw_core core = os_core_of(c, i);
     const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
     struct walk_plan *out = &S->plans[i * PLANS_MAX];
     unsigned n = 0;
-    unsigned starts = m && m->nwalks ? 1 : S->cfg->nvaddrs * (1 + (m ? HW_PSCACHE_LEVELS * HW_PSCACHE_MAX : 0));
-    for (unsigned p = 0; p < starts && n < PLANS_MAX; p++) {
-        struct walk_plan *w = &out[n];
-        memset(w, 0, sizeof *w);
-        struct os_vars cur;
-        bool have = false;
-        if (!(m && m->nwalks)) {
-            unsigned v = p % S->cfg->nvaddrs, e = p / S->cfg->nvaddrs;
-            w->fresh = true;
-            w->init.kind = OS_STEP_HW;
-            w->init.hw.kind = HW_STEP_WALK_INIT;
-            w->init.hw.core = core;
-            w->init.hw.vaddr = S->cfg->vaddrs[v];
-            w->init.hw.access = HW_ACCESS_WRITE; /* a read walk does a subset of what it does */
-            if (e) {
-                unsigned l = (e - 1) / HW_PSCACHE_MAX, x = (e - 1) % HW_PSCACHE_MAX;
-                if (!m || x >= m->npscache[l] || m->pscache[l][x].key != hw_pscache_key(w->init.hw.vaddr, l))
-                    continue;
-                w->from_cache = true;
-                w->init.hw.use_cache = true, w->init.hw.cache_level = l, w->init.hw.cache_index = x;
-            }
-            struct os_step st = w->init;
-            struct os_delta d;
-            char why[256];
-            if (os_next_step(c, s, &st, &cur, &d, why, sizeof why) != OS_STEP_OK)
-                continue;
-            have = true;
-        }
-        for (;;) {
-            const struct os_vars *from = have ? &cur : s;
-            const struct hw_mmu_core *fm = hw_core_mmu_const(&c->hw, &from->hw, core);
-            if (!fm || !fm->nwalks || fm->walks[0].complete || w->nreads == HW_NUM_LAYERS)
-                break;
-            w->pa[w->nreads] = hw_mmu_walk_entry_pa(&fm->walks[0], fm->walks[0].next);
-            w->layer[w->nreads] = fm->walks[0].next;
-            struct os_step st;
-            memset(&st, 0, sizeof st);
-            st.kind = OS_STEP_HW;
-            st.hw.kind = HW_STEP_WALK_STEP;
-            st.hw.core = core;
-            struct os_vars nx;
-            struct os_delta d;
-            char why[256];
-            if (os_next_step(c, from, &st, &nx, &d, why, sizeof why) != OS_STEP_OK)
-                break;
-            w->nreads++;
-            if (have)
-                os_vars_fini(&cur);
-            cur = nx, have = true;
-            const struct hw_mmu_core *nm = hw_core_mmu_const(&c->hw, &cur.hw, core);
-            if (!nm || !nm->nwalks) {
-                w->faults = true;
-                break;
-            }
-            w->completes = nm->walks[0].complete;
-        }
-        if (!w->fresh && m->walks[0].complete)
-            w->completes = true;
-        if (have)
-            os_vars_fini(&cur);
-        n++;
+    if (m && m->nwalks) {
+        memset(&out[0], 0, sizeof out[0]);
+        n = plan_reads(c, s, core, &out[0]);
     }
+    for (unsigned v = 0; !(m && m->nwalks) && v < S->cfg->nvaddrs; v++)
+        for (unsigned l = 0; l <= HW_PSCACHE_LEVELS; l++)
+            for (unsigned e = 0; e < walk_starts(m, l) && n < PLANS_MAX; e++) {
+                struct walk_plan *w = &out[n];
+                memset(w, 0, sizeof *w);
+                w->fresh = true;
+                w->from_cache = l < HW_PSCACHE_LEVELS;
+                if (walk_init_step(m, core, S->cfg->vaddrs[v], l, e, &w->init) && plan_reads(c, s, core, w))
+                    n++;
+            }
     S->nplans[i] = n;
-    return true;
 }
 
 /* The chain of plan w's first `reads` reads (its WalkInit first if fresh) at chain[*n]. */
@@ -508,13 +528,8 @@ static void chain_reads(const struct walk_plan *w, unsigned reads, struct hw_cor
 {
     if (w->fresh)
         chain[(*n)++] = w->init;
-    for (unsigned r = 0; r < reads; r++) {
-        struct os_step *st = &chain[(*n)++];
-        memset(st, 0, sizeof *st);
-        st->kind = OS_STEP_HW;
-        st->hw.kind = HW_STEP_WALK_STEP;
-        st->hw.core = core;
-    }
+    for (unsigned r = 0; r < reads; r++)
+        chain[(*n)++] = hw_step(HW_STEP_WALK_STEP, core);
 }
 
 /* Is plan w's read r (1-based) of a directory entry the walk goes on from? */
@@ -526,13 +541,9 @@ static bool cacheable(const struct walk_plan *w, unsigned r)
 /* CacheFill of the level, then WalkAbort, at chain[*n]. */
 static void chain_cache_fill(unsigned level, struct hw_core core, struct os_step *chain, unsigned *n)
 {
-    memset(&chain[*n], 0, 2 * sizeof chain[*n]);
-    chain[*n].kind = chain[*n + 1].kind = OS_STEP_HW;
-    chain[*n].hw.core = chain[*n + 1].hw.core = core;
-    chain[*n].hw.kind = HW_STEP_CACHE_FILL;
-    chain[*n].hw.cache_level = level;
-    chain[*n + 1].hw.kind = HW_STEP_WALK_ABORT;
-    *n += 2;
+    chain[*n] = hw_step(HW_STEP_CACHE_FILL, core);
+    chain[(*n)++].hw.cache_level = level;
+    chain[(*n)++] = hw_step(HW_STEP_WALK_ABORT, core);
 }
 
 /* Does a walk's read at pa race step x (its outputs), taken from s? A load races it only if
@@ -595,6 +606,21 @@ static bool emit_blocks(struct search *S, const struct os_vars *s, uint32_t idx,
     return blocks_from(S, s, idx, k, in, out, 0, chain, 0, false);
 }
 
+/* Core's cache entries, each evicted (rl3 CacheEvict: any entry, any time). */
+static bool emit_cache_evicts(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                              struct hw_core core)
+{
+    const struct hw_mmu_core *m = hw_core_mmu_const(&S->c.hw, &s->hw, core);
+    for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
+        for (unsigned e = 0; e < m->npscache[l]; e++) {
+            struct os_step st = hw_step(HW_STEP_CACHE_EVICT, core);
+            st.hw.cache_level = l, st.hw.cache_index = e;
+            if (!emit(S, s, idx, k, st))
+                return false;
+        }
+    return true;
+}
+
 /* The walks' own ends: every plan read to its end and filled into the TLB; read up to each
  * directory entry it reads, that entry cached, and the walk ended; a walk in flight ended, or
  * cached at a level it read already; a cache entry evicted. */
@@ -611,10 +637,7 @@ static bool emit_lazy_walks(struct search *S, const struct os_vars *s, uint32_t 
             unsigned n = 0;
             if (w->completes) {
                 chain_reads(w, w->nreads, core, chain, &n);
-                memset(&chain[n], 0, sizeof chain[n]);
-                chain[n].kind = OS_STEP_HW;
-                chain[n].hw.kind = HW_STEP_WALK_TLB_FILL;
-                chain[n++].hw.core = core;
+                chain[n++] = hw_step(HW_STEP_WALK_TLB_FILL, core);
                 if (!emit_chain(S, s, idx, k, chain, n, &enabled))
                     return false;
             }
@@ -628,27 +651,18 @@ static bool emit_lazy_walks(struct search *S, const struct os_vars *s, uint32_t 
                     return false;
             }
         }
-        for (unsigned j = 0; m && m->nwalks && j <= HW_PSCACHE_LEVELS; j++) {
-            if (j < HW_PSCACHE_LEVELS && !c->hw.mmu_pscache)
-                continue;
-            memset(&chain[0], 0, sizeof chain[0]);
-            chain[0].kind = OS_STEP_HW;
-            chain[0].hw.core = core;
-            chain[0].hw.kind = j == HW_PSCACHE_LEVELS ? HW_STEP_WALK_ABORT : HW_STEP_CACHE_FILL;
-            chain[0].hw.cache_level = j == HW_PSCACHE_LEVELS ? 0 : j;
-            if (!emit_chain(S, s, idx, k, chain, 1, &enabled))
-                return false;
-        }
-        for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
-            for (unsigned e = 0; e < m->npscache[l]; e++) {
-                memset(&chain[0], 0, sizeof chain[0]);
-                chain[0].kind = OS_STEP_HW;
-                chain[0].hw.kind = HW_STEP_CACHE_EVICT;
-                chain[0].hw.core = core;
-                chain[0].hw.cache_level = l, chain[0].hw.cache_index = e;
-                if (!emit_chain(S, s, idx, k, chain, 1, &enabled))
+        if (m && m->nwalks) {
+            for (unsigned l = 0; c->hw.mmu_pscache && l < HW_PSCACHE_LEVELS; l++) {
+                struct os_step st = hw_step(HW_STEP_CACHE_FILL, core);
+                st.hw.cache_level = l;
+                if (!emit(S, s, idx, k, st))
                     return false;
             }
+            if (!emit(S, s, idx, k, hw_step(HW_STEP_WALK_ABORT, core)))
+                return false;
+        }
+        if (!emit_cache_evicts(S, s, idx, k, core))
+            return false;
     }
     return true;
 }
@@ -656,7 +670,7 @@ static bool emit_lazy_walks(struct search *S, const struct os_vars *s, uint32_t 
 /* The rl3 hardware's steps (hw_consts mmu_*): every core may start a walk of every workload
  * address (a write, which sets A and D; a read walk does a subset of what it does), from CR3 or
  * from each cached entry that matches, step any walk, cache what it read, fill its TLB from it,
- * abandon it, evict a cache entry; the page allocator may fill any free pool frame. */
+ * abandon it, evict a cache entry (the full enumeration, --no-lazy). */
 static bool emit_mmu(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
 {
     const struct check_config *cfg = S->cfg;
@@ -667,44 +681,21 @@ static bool emit_mmu(struct search *S, const struct os_vars *s, uint32_t idx, co
         const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
         for (unsigned v = 0; v < cfg->nvaddrs; v++)
             for (unsigned l = 0; l <= HW_PSCACHE_LEVELS; l++)
-                for (unsigned e = 0; e < (l == HW_PSCACHE_LEVELS ? 1u : m ? m->npscache[l] : 0u); e++) {
-                    memset(&st, 0, sizeof st);
-                    st.kind = OS_STEP_HW;
-                    st.hw.kind = HW_STEP_WALK_INIT;
-                    st.hw.core = core;
-                    st.hw.vaddr = cfg->vaddrs[v];
-                    st.hw.access = HW_ACCESS_WRITE;
-                    if (l < HW_PSCACHE_LEVELS) {
-                        if (m->pscache[l][e].key != hw_pscache_key(st.hw.vaddr, l))
-                            continue;
-                        st.hw.use_cache = true, st.hw.cache_level = l, st.hw.cache_index = e;
-                    }
-                    if (!emit(S, s, idx, k, st))
+                for (unsigned e = 0; e < walk_starts(m, l); e++)
+                    if (walk_init_step(m, core, cfg->vaddrs[v], l, e, &st) && !emit(S, s, idx, k, st))
                         return false;
-                }
         for (unsigned w = 0; m && w < m->nwalks; w++) {
             static const enum hw_step_kind kinds[] = { HW_STEP_WALK_STEP, HW_STEP_WALK_TLB_FILL, HW_STEP_WALK_ABORT };
             for (unsigned j = 0; j < 3 + (c->hw.mmu_pscache ? HW_PSCACHE_LEVELS : 0); j++) {
-                memset(&st, 0, sizeof st);
-                st.kind = OS_STEP_HW;
-                st.hw.core = core;
+                st = hw_step(j < 3 ? kinds[j] : HW_STEP_CACHE_FILL, core);
                 st.hw.walk_index = w;
-                st.hw.kind = j < 3 ? kinds[j] : HW_STEP_CACHE_FILL;
                 st.hw.cache_level = j < 3 ? 0 : j - 3;
                 if (!emit(S, s, idx, k, st))
                     return false;
             }
         }
-        for (unsigned l = 0; m && l < HW_PSCACHE_LEVELS; l++)
-            for (unsigned e = 0; e < m->npscache[l]; e++) {
-                memset(&st, 0, sizeof st);
-                st.kind = OS_STEP_HW;
-                st.hw.kind = HW_STEP_CACHE_EVICT;
-                st.hw.core = core;
-                st.hw.cache_level = l, st.hw.cache_index = e;
-                if (!emit(S, s, idx, k, st))
-                    return false;
-            }
+        if (!emit_cache_evicts(S, s, idx, k, core))
+            return false;
     }
     return true;
 }

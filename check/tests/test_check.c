@@ -34,20 +34,31 @@ static void random_run_holds(void **st)
     assert_true(s.nomem > 0 && s.nomem == s.allocs_refused); /* every refusal ends in X86PT_E_NOMEM */
 }
 
+/* One exhaustive run and what it reports. */
+struct exhaustive_run {
+    struct violation v;
+    uint64_t states;
+    bool complete;
+    double secs;
+};
+
+/* check_exhaustive_visit into r; returns its status. */
+static int run_exhaustive(const struct check_config *cfg, check_visit_fn *visit, void *arg, struct exhaustive_run *r)
+{
+    return check_exhaustive_visit(cfg, visit, arg, &r->states, &r->complete, &r->v, &r->secs);
+}
+
 /* A small exhaustive run (2 cores, 2 threads, 2 vaddrs, 2 sizes, no protect) is complete and holds. */
 static void exhaustive_small_holds(void **st)
 {
     (void)st;
     struct check_config cfg;
-    struct violation v;
-    uint64_t states;
-    bool complete;
-    double secs;
+    struct exhaustive_run r;
     check_config_small(&cfg);
     cfg.protect = false;
-    assert_int_equal(check_exhaustive(&cfg, &states, &complete, &v, &secs), 0);
-    assert_true(complete);
-    assert_true(states > 1000);
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r), 0);
+    assert_true(r.complete);
+    assert_true(r.states > 1000);
 }
 
 /* The states of a search, each without its walks in flight, without the cached entries a walk
@@ -115,17 +126,14 @@ static size_t sorted_set(struct projection *p)
 static void lazy_matches_full(struct check_config *cfg)
 {
     struct projection full = { 0 }, lazy = { 0 };
-    struct violation v;
-    uint64_t nfull, nlazy;
-    bool complete;
-    double secs;
+    struct exhaustive_run rf, rl;
     cfg->no_lazy = true;
-    assert_int_equal(check_exhaustive_visit(cfg, project, &full, &nfull, &complete, &v, &secs), 0);
-    assert_true(complete);
+    assert_int_equal(run_exhaustive(cfg, project, &full, &rf), 0);
+    assert_true(rf.complete);
     cfg->no_lazy = false;
-    assert_int_equal(check_exhaustive_visit(cfg, project, &lazy, &nlazy, &complete, &v, &secs), 0);
-    assert_true(complete);
-    assert_true(nlazy < nfull / 2);
+    assert_int_equal(run_exhaustive(cfg, project, &lazy, &rl), 0);
+    assert_true(rl.complete);
+    assert_true(rl.states < rf.states / 2);
     assert_true(sorted_set(&full) > 100);
     assert_int_equal(sorted_set(&lazy), full.n);
     assert_memory_equal(lazy.h, full.h, full.n * sizeof *full.h);
@@ -162,23 +170,21 @@ static void exhaustive_hw_catches_early_free(void **st)
 {
     (void)st;
     struct check_config cfg;
-    struct violation v;
-    uint64_t states;
-    bool complete;
-    double secs;
+    struct exhaustive_run r;
     check_config_small_hw(&cfg);
     cfg.progress = false;
     cfg.free_early = true;
-    assert_int_equal(check_exhaustive(&cfg, &states, &complete, &v, &secs), 1);
-    assert_true(v.found);
-    assert_int_equal(v.check, OS_CHECK_OS_INVARIANT);
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r), 1);
+    assert_true(r.v.found);
+    assert_int_equal(r.v.check, OS_CHECK_OS_INVARIANT);
     bool frame_reuse = false, walk_fill = false;
-    for (size_t i = 0; i < v.trace.n; i++) {
-        frame_reuse |= v.trace.v[i].st.kind == OS_STEP_FRAME_REUSE;
-        walk_fill |= v.trace.v[i].st.kind == OS_STEP_HW && v.trace.v[i].st.hw.kind == HW_STEP_WALK_TLB_FILL;
+    for (size_t i = 0; i < r.v.trace.n; i++) {
+        const struct os_step *t = &r.v.trace.v[i].st;
+        frame_reuse |= t->kind == OS_STEP_FRAME_REUSE;
+        walk_fill |= t->kind == OS_STEP_HW && t->hw.kind == HW_STEP_WALK_TLB_FILL;
     }
     assert_true(frame_reuse && walk_fill);
-    trace_free(&v.trace);
+    trace_free(&r.v.trace);
 }
 
 /* A wrong page-table component: its map's last store points the leaf at the wrong frame, and
@@ -373,16 +379,13 @@ static void exhaustive_ranges_hold(void **st)
 {
     (void)st;
     struct check_config cfg;
-    struct violation v;
-    uint64_t states;
-    bool complete;
-    double secs;
+    struct exhaustive_run r;
     check_config_small_ranges(&cfg);
     cfg.max_states = 10000;
-    assert_int_equal(check_exhaustive(&cfg, &states, &complete, &v, &secs), 0);
-    assert_true(states >= 10000);
-    print_message("exhaustive --ranges: %llu states in %.1f s\n", (unsigned long long)states, secs);
-    trace_free(&v.trace);
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r), 0);
+    assert_true(r.states >= 10000);
+    print_message("exhaustive --ranges: %llu states in %.1f s\n", (unsigned long long)r.states, r.secs);
+    trace_free(&r.v.trace);
 }
 
 /* A wrong range write sequence: an unmap_range that splits a 2 MiB page links the new
