@@ -29,6 +29,7 @@ struct walk_plan {
     unsigned layer[HW_NUM_LAYERS];
     bool faults;                    /* the last read finds no valid entry: the walk ends there */
     bool completes;                 /* the last read maps a page */
+    struct hw_mapping result;       /* then: the translation its TLB fill gives */
 };
 
 struct node {
@@ -224,6 +225,12 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
                     chain[n].hw.cache_level = l, chain[n].hw.cache_index = e;
                     n++;
                 }
+        const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s->hw, core);
+        for (uint32_t e = 0; e < tlb->len; e++)
+            if (hw_mmu_tlb_current(&c->hw, &s->hw, core, &tlb->entries[e], false) && n < CHAIN_MAX) {
+                chain[n] = hw_step(HW_STEP_TLB_EVICT, core);
+                chain[n++].hw.vaddr = tlb->entries[e].base;
+            }
     }
     return n;
 }
@@ -473,6 +480,8 @@ static bool plan_reads(const struct os_consts *c, const struct os_vars *s, struc
         const struct hw_mmu_core *fm = hw_core_mmu_const(&c->hw, &from->hw, core);
         if (!fm || !fm->nwalks || fm->walks[0].complete || w->nreads == HW_NUM_LAYERS) {
             w->completes = fm && fm->nwalks && fm->walks[0].complete;
+            if (w->completes)
+                w->result = hw_mmu_walk_result(&fm->walks[0], c->hw.maxphyaddr);
             break;
         }
         w->pa[w->nreads] = hw_mmu_walk_entry_pa(&fm->walks[0], fm->walks[0].next);
@@ -775,6 +784,31 @@ static bool emit_bad_calls(struct search *S, const struct os_vars *s, uint32_t i
     return true;
 }
 
+/* Lazy TLBs: a user access st (no TLB entry in it yet) through the translation each walk its
+ * core may take fills, if it covers the address: the walk's reads, its TLB fill, the access. */
+static bool emit_walked_access(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                               const struct os_step *st)
+{
+    unsigned i = os_core_index(&S->c, st->hw.core);
+    for (unsigned p = 0; p < S->nplans[i]; p++) {
+        const struct walk_plan *w = &S->plans[i * PLANS_MAX + p];
+        const struct hw_mapping *r = &w->result;
+        if (!w->completes || !hw_between(st->hw.vaddr, r->base, r->base + r->pte.frame.size))
+            continue;
+        struct os_step chain[CHAIN_MAX];
+        unsigned n = 0;
+        bool enabled;
+        chain_reads(w, w->nreads, st->hw.core, chain, &n);
+        chain[n++] = hw_step(HW_STEP_WALK_TLB_FILL, st->hw.core);
+        chain[n] = *st;
+        chain[n].hw.has_pte = true;
+        chain[n++].hw.tlb_entry = *r;
+        if (!emit_chain(S, s, idx, k, chain, n, &enabled))
+            return false;
+    }
+    return true;
+}
+
 static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
 {
     const struct check_config *cfg = S->cfg;
@@ -809,6 +843,8 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                     if (!emit(S, s, idx, k, st))
                         return false;
                 }
+                if (S->lazy && !emit_walked_access(S, s, idx, k, &st))
+                    return false;
             }
             if (cfg->ranges && i == 0 && !range_starts(S, s, idx, k, t))
                 return false;
@@ -871,7 +907,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                     return false;
         }
         struct hw_core core = os_core_of(c, i);
-        for (size_t m = 0; m < k->pt.len; m++) {
+        for (size_t m = 0; !c->hw.mmu_walks && m < k->pt.len; m++) { /* with walks, TLBs fill from them */
             if (cfg->ranges && !watched(&k->pt.map[m]))
                 continue;
             memset(&st, 0, sizeof st);
@@ -884,7 +920,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                 return false;
         }
         /* with stores buffered, memory may still map what the writer's table no longer does */
-        for (unsigned v = 0; os_sbuf_writer(c, s) >= 0 && v < cfg->nvaddrs; v++) {
+        for (unsigned v = 0; !c->hw.mmu_walks && os_sbuf_writer(c, s) >= 0 && v < cfg->nvaddrs; v++) {
             struct hw_pt_view pv = hw_vars_pt_view(&c->hw, &s->hw);
             struct hw_walk w;
             if (hw_pt_walk(&pv, cfg->vaddrs[v], &w) != HW_WALK_PAGE || hw_interp_get(&k->pt, w.base))
@@ -991,7 +1027,7 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
     bool ok = true;
     uint32_t level = 0;
     bool show_progress = cfg->progress && isatty(2); /* not into logs: tests run it many times */
-    while (ok && S.qhead < S.qtail) {
+    while (ok && S.qhead < S.qtail && S.nstates < cfg->max_states) { /* at the bound: stop, not drain */
         struct os_vars s = S.queue[S.qhead];
         uint32_t idx = S.qidx[S.qhead++];
         if (show_progress && S.nodes[idx].depth > level) { /* the frontier's growth shows how far it is */
@@ -1010,6 +1046,8 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
         os_vars_fini(&s);
     }
     rc = v->found ? 1 : (ok ? 0 : 2);
+    if (S.qhead < S.qtail)
+        S.bounded = true;
     while (S.qhead < S.qtail)
         os_vars_fini(&S.queue[S.qhead++]);
 out:

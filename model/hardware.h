@@ -530,6 +530,10 @@ bool hw_mmu_walk_insert(struct hw_mmu_core *m, const struct hw_mmu_walk *w, unsi
 uint64_t hw_mmu_walk_entry_pa(const struct hw_mmu_walk *w, unsigned layer);
 bool hw_mmu_path_current(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core, uint64_t vaddr,
                          unsigned level, uint64_t table, uint8_t rights);
+/* The translation a completed walk fills into the TLB (rl3.rs step_TLBFill). */
+struct hw_mapping hw_mmu_walk_result(const struct hw_mmu_walk *w, unsigned maxphyaddr);
+bool hw_mmu_tlb_current(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core,
+                        const struct hw_mapping *e, bool ignore_ad);
 void hw_mmu_walk_remove(struct hw_mmu_core *m, unsigned index);
 bool hw_pscache_insert(struct hw_mmu_core *m, unsigned level, const struct hw_pscache_entry *e,
                        unsigned bound);

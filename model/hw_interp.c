@@ -44,9 +44,9 @@ static enum hw_interp_status visit_dir(struct visit_state *st, uint64_t dir, uns
 {
     const struct hw_pt_view *pt = st->pt;
     uint64_t size = hw_entry_size(layer);
-    for (unsigned i = 0; i < HW_NUM_ENTRIES; i++) {
-        uint64_t pa = dir + (uint64_t)i * HW_WORD_SIZE, v;
-        hw_mem_view_read(&pt->mem, pa, &v); /* inside: checked before entering */
+    const uint64_t *words = hw_mem_view_page(&pt->mem, dir); /* inside: checked before entering */
+    for (unsigned i = 0; words && i < HW_NUM_ENTRIES; i++) {
+        uint64_t pa = dir + (uint64_t)i * HW_WORD_SIZE, v = words[i];
         if (!(v & HW_BIT_P))
             continue;
         struct hw_pde d = hw_codec_view(v, layer, pt->maxphyaddr);

@@ -100,4 +100,14 @@ static inline bool hw_mem_view_read(const struct hw_mem_view *v, uint64_t pa, ui
     return true;
 }
 
+/* The words of the page at pa (page-aligned, inside the view), or NULL when it is all zero: a
+ * directory scan reads them in a plain loop and skips an untouched page at once. */
+static inline const uint64_t *hw_mem_view_page(const struct hw_mem_view *v, uint64_t pa)
+{
+    if (v->flat)
+        return (const uint64_t *)(const void *)(v->flat + pa);
+    const struct hw_frame *f = v->frames[pa / HW_PAGE_SIZE];
+    return f ? f->words : NULL;
+}
+
 #endif /* X86PT_MODEL_HW_MEM_H */

@@ -182,7 +182,7 @@ enum hw_step_status hw_step_WalkAbort(const struct hw_consts *c, const struct hw
 }
 
 /* The (base, pte) a completed walk found, as it saw the entries (rl3.rs Walk::result). */
-static struct hw_mapping walk_result(const struct hw_mmu_walk *w, unsigned maxphyaddr)
+struct hw_mapping hw_mmu_walk_result(const struct hw_mmu_walk *w, unsigned maxphyaddr)
 {
     unsigned leaf = w->next - 1u;
     uint64_t size = hw_entry_size(leaf);
@@ -232,7 +232,7 @@ enum hw_step_status hw_step_WalkTLBFill(const struct hw_consts *c, const struct 
     if (!w1->complete)
         return HW_STEP_E_WALK_STATE;
     struct hw_mmu_walk w = *w1;
-    struct hw_mapping r = walk_result(&w, c->maxphyaddr);
+    struct hw_mapping r = hw_mmu_walk_result(&w, c->maxphyaddr);
     struct hw_mmu_core m = *hw_core_mmu_const(c, s1, core);
     hw_mmu_walk_remove(&m, walk_index);
     st = hw_mmu_commit(c, s1, core, &m, s2);
@@ -267,4 +267,36 @@ bool hw_mmu_path_current(const struct hw_consts *c, const struct hw_vars *s, str
         walk_advance(&w, entry, c->maxphyaddr);
     }
     return w.table[level + 1] == table && w.rights[level + 1] == rights;
+}
+
+/* Would a write walk of e's base from CR3 on core, started now and filled into the TLB, give
+ * e exactly and set no A or D bit in memory (walk_set_accessed, walk_set_dirty)? Then the TLB
+ * entry is one such a walk replays at any time, changing nothing else. ignore_ad: the same
+ * question with A and D set aside (a test compares states so). */
+bool hw_mmu_tlb_current(const struct hw_consts *c, const struct hw_vars *s, struct hw_core core,
+                        const struct hw_mapping *e, bool ignore_ad)
+{
+    struct hw_mmu_walk w = { .vaddr = e->base, .access = HW_ACCESS_WRITE };
+    w.table[0] = s->global_pt.cr3;
+    w.rights[0] = HW_RIGHTS_TOP;
+    for (unsigned l = 0; l < HW_NUM_LAYERS; l++) {
+        uint64_t pa = walk_entry_pa(&w);
+        if (pa >= hw_pmem_bytes(&s->global_pt.mem))
+            return false;
+        uint64_t entry = hw_pt_load(c, s, core, pa), now = hw_pmem_read(&s->global_pt.mem, pa);
+        if (!(entry & HW_BIT_P) || !hw_codec_mb0_ok(entry, l, c->maxphyaddr))
+            return false;
+        if (!ignore_ad && (now & HW_BIT_P) && !(now & HW_BIT_A))
+            return false;
+        walk_advance(&w, entry, c->maxphyaddr);
+        if (!w.complete)
+            continue;
+        struct hw_mapping r = hw_mmu_walk_result(&w, c->maxphyaddr);
+        if (r.base != e->base || !hw_pte_equal(&r.pte, &e->pte))
+            return false;
+        bool same_leaf = (now & HW_BIT_P) && hw_codec_mb0_ok(now, l, c->maxphyaddr) && hw_codec_is_page(now, l) &&
+                         hw_codec_addr(now, l, true, c->maxphyaddr) == r.pte.frame.base;
+        return ignore_ad || !same_leaf || (now & HW_BIT_D);
+    }
+    return false;
 }

@@ -62,8 +62,8 @@ static void exhaustive_small_holds(void **st)
 }
 
 /* The states of a search, each without its walks in flight, without the cached entries a walk
- * from CR3 would fill now setting no A bit, and with every A bit clear, as a sorted set of
- * hashes. */
+ * from CR3 would fill now setting no A bit, without the TLB entries a walk from CR3 would fill
+ * now (A and D aside), and with every A bit clear, as a sorted set of hashes. */
 struct projection {
     uint64_t *h;
     size_t n, cap;
@@ -86,6 +86,13 @@ static void project(void *arg, const struct os_consts *c, const struct os_vars *
                                         p->rights))
                     hw_pscache_remove(m, l, e);
             }
+    }
+    for (unsigned i = 0; i < os_ncores(c); i++) {
+        struct hw_core core = os_core_of(c, i);
+        struct hw_tlb *tlb = hw_core_tlb(&c->hw, &t.hw, core);
+        for (uint32_t e = tlb->len; e-- > 0;)
+            if (hw_mmu_tlb_current(&c->hw, &s->hw, core, &tlb->entries[e], true))
+                hw_tlb_remove(tlb, tlb->entries[e].base);
     }
     for (uint64_t pa = 0; pa < hw_pmem_bytes(&t.hw.global_pt.mem); pa += 8) {
         if (!t.hw.global_pt.mem.frames[pa / HW_PAGE_SIZE]) { /* a zero frame */
@@ -742,8 +749,10 @@ static void shards_combine_refuses(void **st)
     free(t0), free(t1), free(tother);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) /* a test name pattern: run only those */
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_run_holds),      cmocka_unit_test(exhaustive_small_holds),
         cmocka_unit_test(lazy_walks_reach_every_state), cmocka_unit_test(exhaustive_hw_catches_early_free),
