@@ -421,8 +421,8 @@ static bool referenced(const struct os_consts *c, const struct os_vars *s, uint6
  * an INVLPG that removes the entry removes the walk too, since the key covers its PML4 slot).
  * Runs reordered so reach the same states after every step that is not a walk read, and every
  * check reads only such states and steps, so the reduced search finds every violation the full
- * one does. Assumed: resolve and destroy probes do not look at A bits (they answer with frames
- * and rights); a core has at most one walk in flight (--walks 1). */
+ * one does. Assumed: resolve, destroy and adopt probes do not look at A bits (they answer with
+ * frames and rights); a core has at most one walk in flight (--walks 1). */
 
 /* Does core i's walk hold only what a fresh walk would read now: every entry it read is still
  * there (A and D aside, through the core's own store buffer), and the cached entry it started
@@ -957,6 +957,13 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
     st.kind = OS_STEP_DESTROY_PROBE;
     if (!emit(S, s, idx, k, st))
         return false;
+    for (unsigned i = 0; i < OS_ADOPT_IMAGE_COUNT; i++) { /* adopt of each image, likewise */
+        memset(&st, 0, sizeof st);
+        st.kind = OS_STEP_ADOPT_PROBE;
+        st.adopt_image = i;
+        if (!emit(S, s, idx, k, st))
+            return false;
+    }
     for (unsigned i = 0; i < os_ncores(c); i++) /* the oldest buffered store reaches memory */
         if (os_sbuf_len(c, s, i)) {
             memset(&st, 0, sizeof st);

@@ -185,6 +185,7 @@ static enum os_pt_error model_error(x86pt_status_t st)
     case X86PT_E_BADSIZE: return OS_ERR_BADSIZE;
     case X86PT_E_BADFLAGS: return OS_ERR_BADFLAGS;
     case X86PT_E_PHYSRANGE: return OS_ERR_PHYSRANGE;
+    case X86PT_E_MALFORMED: return OS_ERR_MALFORMED;
     default: return OS_ERR_OTHER;
     }
 }
@@ -252,6 +253,14 @@ static void run_request(struct ptlib *p)
     } else if (rq->op == OS_PT_DESTROY) {
         x86pt_destroy(&pt);
         p->result.ok = true;
+    } else if (rq->op == OS_PT_ADOPT) {
+        struct x86pt adopted = pt;
+        struct x86pt_mem mem = pt.mem;
+        st = x86pt_adopt(&adopted, &mem, p->maxphyaddr, x86pt_pa(p->root));
+        p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
+        if (st != X86PT_OK && st != X86PT_E_MALFORMED)
+            refuse(p, "adopt", st);
     } else if (rq->op == OS_PT_RESOLVE) {
         struct x86pt_mapping m;
         st = x86pt_resolve(&pt, va, &m);

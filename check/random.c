@@ -415,6 +415,14 @@ static void gen_progress(struct runner *r, struct os_step *st)
 }
 
 /* A thread resolves an address: inside a mapping (at any offset), or one of the workload's. */
+/* A probe of the calls that take the whole table: destroy, or adopt of one of its images. */
+static void gen_probe(struct runner *r, struct os_step *st)
+{
+    unsigned i = below(r, 1 + OS_ADOPT_IMAGE_COUNT);
+    st->kind = i ? OS_STEP_ADOPT_PROBE : OS_STEP_DESTROY_PROBE;
+    st->adopt_image = i ? i - 1 : 0;
+}
+
 static void gen_resolve(struct runner *r, struct os_step *st)
 {
     const struct hw_interp *pt = &r->k.pt;
@@ -521,7 +529,7 @@ static void gen(struct runner *r, struct os_step *st)
     else if (x < 66)
         gen_resolve(r, st);
     else if (x < 67)
-        st->kind = OS_STEP_DESTROY_PROBE;
+        gen_probe(r, st);
     else if (x < 69 && r->cfg->bad_calls)
         gen_bad(r, st);
     else
@@ -597,6 +605,7 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     case OS_STEP_FRAME_REUSE: s->frame_reuses++; break;
     case OS_STEP_RESOLVE: st->result_ok ? s->resolves_ok++ : s->resolves_err++; break;
     case OS_STEP_DESTROY_PROBE: s->destroys++; break;
+    case OS_STEP_ADOPT_PROBE: s->adopts++; break;
     case OS_STEP_BAD_CALL: s->bad_calls++; break;
     default: break;
     }
@@ -841,7 +850,8 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
             s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
             s->invalidations, s->frame_reuses);
     fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64
-               "; refused calls: %" PRIu64 "\n", s->resolves_ok, s->resolves_err, s->destroys, s->bad_calls);
+               "; adopt probes: %" PRIu64 "; refused calls: %" PRIu64 "\n", s->resolves_ok, s->resolves_err,
+            s->destroys, s->adopts, s->bad_calls);
     fprintf(f, "allocator: %" PRIu64 " allocations refused, %" PRIu64 " operations returned X86PT_E_NOMEM\n",
             s->allocs_refused, s->nomem);
     fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
@@ -861,7 +871,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(bad_calls) X(allocs_refused) X(nomem)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(adopts) X(bad_calls) X(allocs_refused) X(nomem)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

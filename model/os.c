@@ -647,6 +647,8 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
         return step_resolve(c, s1, st, s2, why, len);
     case OS_STEP_DESTROY_PROBE:
         return step_destroy_probe(c, s1, st, s2, why, len);
+    case OS_STEP_ADOPT_PROBE:
+        return os_step_adopt_probe(c, s1, st, s2, why, len);
     case OS_STEP_BAD_CALL: /* x86pt: os_badcall.c */
         return os_step_bad_call(c, s1, st, s2, why, len);
     case OS_STEP_FRAME_REUSE: /* x86pt: os_shootdown.c */

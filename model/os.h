@@ -172,7 +172,7 @@ struct os_lib_action {
 /* x86pt's contract: the argument errors a call may return (os_badcall.c), and the others. */
 enum os_pt_error {
     OS_ERR_NONE, OS_ERR_NONCANONICAL, OS_ERR_MISALIGNED, OS_ERR_BADSIZE, OS_ERR_BADFLAGS, OS_ERR_PHYSRANGE,
-    OS_ERR_OTHER
+    OS_ERR_OTHER, OS_ERR_MALFORMED /* adopt: not a well-formed page table */
 };
 const char *os_pt_error_name(enum os_pt_error e);
 
@@ -233,7 +233,7 @@ struct os_shootdown {
 /* ---- the page-table implementation (spec_pt) ---------------------------------------------- */
 
 enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.init only */, OS_PT_RESOLVE,
-                 OS_PT_DESTROY };
+                 OS_PT_DESTROY, OS_PT_ADOPT /* of the table at cr3 */ };
 
 struct os_pt_request {
     enum os_pt_op op;
@@ -339,6 +339,7 @@ enum os_check_id {
     OS_CHECKID_FLUSH_REPORT,      /* the flush report does not cover what changed */
     OS_CHECKID_RESOLVE,           /* resolve answered something the table does not map */
     OS_CHECKID_DESTROY,           /* destroy did not hand back every directory, zeroed, once */
+    OS_CHECKID_ADOPT,             /* adopt took a malformed image, wrote to it, or changed a valid one's view */
     OS_CHECKID_BADCALL,           /* a refused call did not return its error, or changed something */
 };
 
@@ -368,8 +369,18 @@ enum os_step_kind {
     OS_STEP_RESOLVE,             /* x86pt: a thread resolves vaddr while no operation holds the lock */
     OS_STEP_DESTROY_PROBE,       /* x86pt: destroy run on a copy of the table, judged, then dropped */
     OS_STEP_BAD_CALL,            /* x86pt: a call with one argument the contract refuses */
+    OS_STEP_ADOPT_PROBE,         /* x86pt: adopt of the table (or of a hostile variant of it) on a copy */
     OS_STEP_KIND_COUNT
 };
+
+/* The images an AdoptProbe hands x86pt_adopt (os_adopt.c): the table as it is; with an empty
+ * directory and not-present garbage added (adopt must free the one and clear the other); and
+ * five hostile ones it must refuse (X86PT_E_MALFORMED) without a write. */
+enum os_adopt_image {
+    OS_ADOPT_AS_IS, OS_ADOPT_UNTIDY, OS_ADOPT_PS_IN_PML4E, OS_ADOPT_BEYOND_POOL, OS_ADOPT_RECURSIVE,
+    OS_ADOPT_READ_ONLY_DIR, OS_ADOPT_RESERVED_BIT, OS_ADOPT_IMAGE_COUNT
+};
+const char *os_adopt_image_name(enum os_adopt_image i);
 
 struct os_step {
     enum os_step_kind kind;
@@ -387,6 +398,7 @@ struct os_step {
                                map_range's (x86pt's extension, os_lib.c) */
     uint64_t reuse_pa, reuse_value; /* FrameReuse: a free frame, filled with the value */
     struct os_pt_request bad;       /* BadCall: the call, raw; ULT_id: the calling thread */
+    unsigned adopt_image;           /* AdoptProbe: enum os_adopt_image */
     enum os_pt_error bad_expected, bad_got; /* BadCall outputs */
     struct hw_step hw;      /* HW */
     /* outputs, filled by os_next_step */

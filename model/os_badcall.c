@@ -23,7 +23,7 @@
 const char *os_pt_error_name(enum os_pt_error e)
 {
     static const char *const n[] = { "OK", "E_NONCANONICAL", "E_MISALIGNED", "E_BADSIZE", "E_BADFLAGS",
-                                     "E_PHYSRANGE", "another error" };
+                                     "E_PHYSRANGE", "another error", "E_MALFORMED" };
     return (unsigned)e < sizeof n / sizeof n[0] ? n[e] : "?";
 }
 

@@ -21,7 +21,8 @@ const char *os_step_name(enum os_step_kind k)
                                      "AckShootdownIPI", "UnmapEnd", "ViewStutter", "ProtectStart",
                                      "ProtectOpStart", "ProtectOpEnd", "ProtectInitiateShootdown",
                                      "ProtectEnd", "MapRangeStart", "UnmapRangeStart", "ProtectRangeStart",
-                                     "RangeStore", "FrameReuse", "Resolve", "DestroyProbe", "BadCall" };
+                                     "RangeStore", "FrameReuse", "Resolve", "DestroyProbe", "BadCall",
+                                     "AdoptProbe" };
     return (unsigned)k < OS_STEP_KIND_COUNT ? n[k] : "?";
 }
 
@@ -103,7 +104,7 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
             snprintf(buf, len, "thread %u Resolve 0x%" PRIx64 " -> not mapped", st->ULT_id, st->vaddr);
         return;
     case OS_STEP_BAD_CALL: {
-        static const char *const ops[] = { "map", "unmap", "protect", "init", "resolve", "destroy" };
+        static const char *const ops[] = { "map", "unmap", "protect", "init", "resolve", "destroy", "adopt" };
         const struct os_pt_request *b = &st->bad;
         int n = snprintf(buf, len, "thread %u BadCall x86pt_%s%s(0x%" PRIx64, st->ULT_id, ops[b->op % 6],
                          b->range ? "_range" : "", b->vaddr);
@@ -120,6 +121,10 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
     case OS_STEP_DESTROY_PROBE:
         snprintf(buf, len, "kernel DestroyProbe: x86pt_destroy on a copy of the table gives back %u directories",
                  st->nfreed);
+        return;
+    case OS_STEP_ADOPT_PROBE:
+        snprintf(buf, len, "kernel AdoptProbe: x86pt_adopt on a copy of the table, %s, gives back %u directories",
+                 os_adopt_image_name((enum os_adopt_image)st->adopt_image), st->nfreed);
         return;
     case OS_STEP_FRAME_REUSE:
         snprintf(buf, len, "kernel FrameReuse: free frame 0x%" PRIx64 " filled with 0x%" PRIx64,

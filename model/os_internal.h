@@ -100,6 +100,14 @@ enum os_step_status os_lib_call_readonly(const struct os_consts *c, struct os_va
 /* x86pt_destroy run to its return on s, a scratch copy (os_lib.c); *nfreed: directories. */
 enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s, unsigned *nfreed, char *why,
                                    size_t len);
+/* x86pt_adopt of s's table (cr3) run to its return on s, a scratch copy (os_lib.c): *res is
+ * what it returned, back the directories it gave back (each checked: of the pool, once,
+ * zeroed), *nfreed their number. os_adopt.c judges the rest. */
+enum os_step_status os_lib_adopt(const struct os_consts *c, struct os_vars *s, uint64_t *back, unsigned *nfreed,
+                                 struct os_lib_result *res, char *why, size_t len);
+/* os_adopt.c: the AdoptProbe step. */
+enum os_step_status os_step_adopt_probe(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
+                                        struct os_vars *s2, char *why, size_t len);
 /* A Writeback step of st->core keeps the A/D bits the MMU set (else why, st->check). */
 bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why,
                          size_t len);

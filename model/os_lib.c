@@ -679,15 +679,15 @@ enum os_step_status os_lib_call_readonly(const struct os_consts *c, struct os_va
     return OS_STEP_OK;
 }
 
-/* x86pt_destroy on s (the caller's scratch copy): it may load, store and zero as it likes,
- * and must give back every allocated directory, the root included, each once and zeroed when
- * it goes (x86pt.h: destroy frees every directory); *nfreed counts them. */
-enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s, unsigned *nfreed, char *why,
-                                   size_t len)
+/* A call that owns the whole table (destroy, adopt), run to its return on s, the caller's
+ * scratch copy: its loads, stores, compare-exchanges and zeroings act on memory at once (no
+ * core uses the table), it may not allocate, and every frame it gives back must be a
+ * directory of the pool, given back once and zeroed (x86pt.h: both free zeroed directories);
+ * back collects them, *nfreed counts them. */
+static enum os_step_status scratch_call(const struct os_consts *c, struct os_vars *s, const struct os_pt_request *rq,
+                                        const char *fn, uint64_t *back, unsigned *nfreed, struct os_lib_result *res,
+                                        char *why, size_t len)
 {
-    struct os_pt_request rq = { .op = OS_PT_DESTROY };
-    struct os_lib_result res;
-    uint64_t back[OS_PT_FRAMES_MAX / 64] = { 0 };
     bool own = false;
     *nfreed = 0;
     if (!os_run_start(&s->run, NULL, 0))
@@ -695,7 +695,7 @@ enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s,
     enum os_step_status r = OS_STEP_OK;
     for (;;) {
         struct os_lib_action a;
-        if (!c->impl->next(c->impl->ctx, c, &rq, s->pt_counts, s->pt_private, s->run.buf, s->run.done, &a, &res, why,
+        if (!c->impl->next(c->impl->ctx, c, rq, s->pt_counts, s->pt_private, s->run.buf, s->run.done, &a, res, why,
                            len)) {
             r = OS_STEP_VIOLATION;
             break;
@@ -704,7 +704,7 @@ enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s,
             break;
         uint64_t f = a.pa / HW_PAGE_SIZE;
         if (a.kind != OS_LIB_ALLOC && a.kind != OS_LIB_FREE && !in_pt_memory(s, a.pa)) {
-            model_refuse(why, len, "destroy accessed 0x%" PRIx64 ", outside page-table memory", a.pa);
+            model_refuse(why, len, "%s accessed 0x%" PRIx64 ", outside page-table memory", fn, a.pa);
             r = OS_STEP_VIOLATION;
             break;
         }
@@ -719,17 +719,17 @@ enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s,
         case OS_LIB_STORE: ok = hw_pmem_write(&s->hw.global_pt.mem, a.pa, a.value); break;
         case OS_LIB_ZERO: ok = fill_frame(&s->hw, a.pa & ~(HW_PAGE_SIZE - 1), 0); break;
         case OS_LIB_ALLOC:
-            model_refuse(why, len, "destroy allocates a frame");
+            model_refuse(why, len, "%s allocates a frame", fn);
             r = OS_STEP_VIOLATION;
             break;
         default: /* FREE */
             if (a.pa % HW_PAGE_SIZE || f < c->pt_reserved || f >= c->pt_frames || os_bit(s->pt_free, f) ||
                 os_bit(s->pt_pending, f) || os_bit(back, f)) {
-                model_refuse(why, len, "destroy gives back 0x%" PRIx64 ", not an allocated directory%s", a.pa,
+                model_refuse(why, len, "%s gives back 0x%" PRIx64 ", not an allocated directory%s", fn, a.pa,
                              f < OS_PT_FRAMES_MAX && os_bit(back, f) ? " (it gave it back already)" : "");
                 r = OS_STEP_VIOLATION;
             } else if (!os_frame_zero(&s->hw.global_pt.mem, a.pa)) {
-                model_refuse(why, len, "destroy gives back directory 0x%" PRIx64 " not zeroed", a.pa);
+                model_refuse(why, len, "%s gives back directory 0x%" PRIx64 " not zeroed", fn, a.pa);
                 r = OS_STEP_VIOLATION;
             } else {
                 os_bit_set(back, f);
@@ -743,12 +743,31 @@ enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s,
             break;
         s->run.done++;
     }
+    os_run_drop(&s->run);
+    return r;
+}
+
+/* x86pt_destroy on s (the caller's scratch copy): it must give back every allocated directory,
+ * the root included (x86pt.h: destroy frees every directory). */
+enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s, unsigned *nfreed, char *why,
+                                   size_t len)
+{
+    struct os_pt_request rq = { .op = OS_PT_DESTROY };
+    struct os_lib_result res;
+    uint64_t back[OS_PT_FRAMES_MAX / 64] = { 0 };
+    enum os_step_status r = scratch_call(c, s, &rq, "destroy", back, nfreed, &res, why, len);
     for (unsigned f = c->pt_reserved; r == OS_STEP_OK && f < c->pt_frames; f++)
         if (!os_bit(s->pt_free, f) && !os_bit(s->pt_pending, f) && !os_bit(back, f)) {
             model_refuse(why, len, "destroy keeps directory 0x%" PRIx64 "%s", (uint64_t)f * HW_PAGE_SIZE,
                          (uint64_t)f * HW_PAGE_SIZE == s->hw.global_pt.cr3 ? " (the root)" : "");
             r = OS_STEP_VIOLATION;
         }
-    os_run_drop(&s->run);
     return r;
+}
+
+enum os_step_status os_lib_adopt(const struct os_consts *c, struct os_vars *s, uint64_t *back, unsigned *nfreed,
+                                 struct os_lib_result *res, char *why, size_t len)
+{
+    struct os_pt_request rq = { .op = OS_PT_ADOPT };
+    return scratch_call(c, s, &rq, "adopt", back, nfreed, res, why, len);
 }

@@ -52,12 +52,18 @@ static x86pt_status_t validate_dir(const struct x86pt *pt, uint64_t dir, unsigne
         uint64_t e = entry_load(d, i);
         if (!entry_present(e))
             continue;
+#if X86PT_MUTANT != 24 /* mutant 24: must-be-zero bits go unchecked */
         if (e & entry_mbz_mask(e, layer, pt->maxphyaddr))
             return X86PT_E_MALFORMED;
+#endif
         if (entry_is_page(e, layer))
             continue;
         /* The library relies on directories granting everything (spec GUIDE). */
+#if X86PT_MUTANT == 25 /* mutant 25: a directory entry without RW passes */
+        if ((e & (ENTRY_P | ENTRY_US | ENTRY_XD)) != (ENTRY_P | ENTRY_US))
+#else
         if ((e & (ENTRY_DIR_BITS | ENTRY_XD)) != ENTRY_DIR_BITS)
+#endif
             return X86PT_E_MALFORMED;
         x86pt_status_t st = validate_dir(pt, entry_addr(e, layer), layer + 1);
         if (st != X86PT_OK)
@@ -91,10 +97,14 @@ static bool normalize_dir(const struct x86pt *pt, uint64_t dir, unsigned layer)
         if (e == 0)
             continue;
         if (entry_present(e) && !entry_is_page(e, layer) && normalize_dir(pt, entry_addr(e, layer), layer + 1)) {
+#if X86PT_MUTANT != 27 /* mutant 27: an empty directory is freed but stays linked */
             entry_store(pt, dir, d, i, 0);
+#endif
             pt->mem.free_frame(pt->mem.ctx, x86pt_pa(entry_addr(e, layer)));
         } else if (!entry_present(e)) {
+#if X86PT_MUTANT != 26 /* mutant 26: not-present garbage stays */
             entry_store(pt, dir, d, i, 0);
+#endif
         } else {
             used++;
         }
