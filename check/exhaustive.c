@@ -32,10 +32,12 @@ struct walk_plan {
     struct hw_mapping result;       /* then: the translation its TLB fill gives */
 };
 
+/* A node of the search tree: its step, zero-run encoded in the step arena (a step is mostly
+ * zero bytes: ~40 bytes instead of sizeof(struct os_step), which bounded the search by memory). */
 struct node {
     uint32_t parent;
     uint32_t depth;
-    struct os_step st;
+    uint64_t step_at;
 };
 
 struct search {
@@ -43,6 +45,8 @@ struct search {
     struct os_consts c;
     struct node *nodes;
     size_t nnodes, cap;
+    uint8_t *steps;          /* the step arena */
+    size_t nsteps, steps_cap;
     struct os_vars *queue;  /* frontier states, parallel to qidx */
     uint32_t *qidx;
     size_t qhead, qtail, qcap;
@@ -141,6 +145,50 @@ static bool set_add(struct search *S, uint64_t h)
     return true;
 }
 
+/* The step arena's code: runs of (zero bytes: one byte, 0..255; then literal bytes: one byte
+ * n, 0..255, and the n bytes), until the step's bytes are covered. */
+static bool arena_put(struct search *S, const struct os_step *st)
+{
+    const uint8_t *b = (const uint8_t *)st;
+    size_t n = sizeof *st, i = 0;
+    if (S->steps_cap - S->nsteps < 2 * n + 4) {
+        size_t cap = S->steps_cap ? 2 * S->steps_cap : 1 << 20;
+        uint8_t *a = realloc(S->steps, cap);
+        if (!a)
+            return false;
+        S->steps = a, S->steps_cap = cap;
+    }
+    uint8_t *out = S->steps + S->nsteps;
+    while (i < n) {
+        size_t z = 0, l = 0;
+        while (i + z < n && z < 255 && !b[i + z])
+            z++;
+        i += z;
+        while (i + l < n && l < 255 && b[i + l])
+            l++;
+        *out++ = (uint8_t)z;
+        *out++ = (uint8_t)l;
+        memcpy(out, b + i, l);
+        out += l, i += l;
+    }
+    S->nsteps = (size_t)(out - S->steps);
+    return true;
+}
+
+static void arena_get(const struct search *S, uint64_t at, struct os_step *st)
+{
+    uint8_t *b = (uint8_t *)st;
+    const uint8_t *in = S->steps + at;
+    size_t n = sizeof *st, i = 0;
+    while (i < n) {
+        size_t z = *in++, l = *in++;
+        memset(b + i, 0, z);
+        i += z;
+        memcpy(b + i, in, l);
+        in += l, i += l;
+    }
+}
+
 static bool push_node(struct search *S, uint32_t parent, uint32_t depth, const struct os_step *st)
 {
     if (S->nnodes == S->cap) {
@@ -153,8 +201,9 @@ static bool push_node(struct search *S, uint32_t parent, uint32_t depth, const s
     }
     S->nodes[S->nnodes].parent = parent;
     S->nodes[S->nnodes].depth = depth;
-    if (st)
-        S->nodes[S->nnodes].st = *st;
+    S->nodes[S->nnodes].step_at = S->nsteps;
+    if (st && !arena_put(S, st))
+        return false;
     S->nnodes++;
     return true;
 }
@@ -197,7 +246,7 @@ static void build_trace(struct search *S, uint32_t idx)
     if (!path)
         return;
     for (size_t d = depth; d > 0; d--) {
-        path[d - 1] = S->nodes[idx].st;
+        arena_get(S, S->nodes[idx].step_at, &path[d - 1]);
         idx = S->nodes[idx].parent;
     }
     for (size_t i = 0; i < depth; i++)
@@ -1062,6 +1111,7 @@ out:
     *complete = !S.bounded && rc == 0;
     *seconds = now() - t0;
     free(S.nodes);
+    free(S.steps);
     free(S.queue);
     free(S.qidx);
     free(S.set);
