@@ -40,6 +40,12 @@ struct node {
     uint64_t step_at;
 };
 
+/* A set of 64-bit hashes: open addressing, 0 = empty. */
+struct hset {
+    uint64_t *v;
+    size_t cap, len;
+};
+
 struct search {
     const struct check_config *cfg;
     struct os_consts c;
@@ -50,8 +56,8 @@ struct search {
     struct os_vars *queue;  /* frontier states, parallel to qidx */
     uint32_t *qidx;
     size_t qhead, qtail, qcap;
-    uint64_t *set;          /* open addressing, 0 = empty */
-    size_t setcap, setlen;
+    struct hset seen;       /* hashes of the states found */
+    struct hset probed;     /* probes found right (emit_probe) */
     size_t nstates;         /* states enqueued (the root included) */
     check_visit_fn *visit;
     void *visit_arg;
@@ -109,40 +115,49 @@ static unsigned walk_starts(const struct hw_mmu_core *m, unsigned level)
     return level == HW_PSCACHE_LEVELS ? 1u : m ? m->npscache[level] : 0u;
 }
 
-static bool set_grow(struct search *S)
+static bool hset_grow(struct hset *H)
 {
-    size_t ncap = S->setcap ? 2 * S->setcap : 1 << 16;
+    size_t ncap = H->cap ? 2 * H->cap : 1 << 16;
     uint64_t *n = calloc(ncap, sizeof *n);
     if (!n)
         return false;
-    for (size_t i = 0; i < S->setcap; i++)
-        if (S->set[i]) {
-            size_t j = S->set[i] & (ncap - 1);
+    for (size_t i = 0; i < H->cap; i++)
+        if (H->v[i]) {
+            size_t j = H->v[i] & (ncap - 1);
             while (n[j])
                 j = (j + 1) & (ncap - 1);
-            n[j] = S->set[i];
+            n[j] = H->v[i];
         }
-    free(S->set);
-    S->set = n;
-    S->setcap = ncap;
+    free(H->v);
+    H->v = n;
+    H->cap = ncap;
     return true;
 }
 
-/* Insert h; false if it was there. */
-static bool set_add(struct search *S, uint64_t h)
+/* Insert h; false if it was there (or there is no memory for it). */
+static bool hset_add(struct hset *H, uint64_t h)
 {
     h |= 1; /* never 0 */
-    if (2 * (S->setlen + 1) > S->setcap && !set_grow(S))
+    if (2 * (H->len + 1) > H->cap && !hset_grow(H))
         return false;
-    size_t j = h & (S->setcap - 1);
-    while (S->set[j]) {
-        if (S->set[j] == h)
+    size_t j = h & (H->cap - 1);
+    while (H->v[j]) {
+        if (H->v[j] == h)
             return false;
-        j = (j + 1) & (S->setcap - 1);
+        j = (j + 1) & (H->cap - 1);
     }
-    S->set[j] = h;
-    S->setlen++;
+    H->v[j] = h;
+    H->len++;
     return true;
+}
+
+static bool hset_has(const struct hset *H, uint64_t h)
+{
+    h |= 1;
+    for (size_t j = H->cap ? h & (H->cap - 1) : 0; H->cap && H->v[j]; j = (j + 1) & (H->cap - 1))
+        if (H->v[j] == h)
+            return true;
+    return false;
 }
 
 /* The step arena's code: runs of (zero bytes: one byte, 0..255; then literal bytes: one byte
@@ -346,7 +361,7 @@ static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, 
     }
     *enabled = true;
     uint32_t depth = S->nodes[idx].depth + n;
-    if (!set_add(S, os_vars_hash(&cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
+    if (!hset_add(&S->seen, os_vars_hash(&cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
         if (S->cfg->max_depth && depth > S->cfg->max_depth)
             S->bounded = true;
         goto done;
@@ -780,6 +795,45 @@ static bool emit_frame_reuse(struct search *S, const struct os_vars *s, uint32_t
     return true;
 }
 
+/* Probes (destroy, adopt, refused calls) are Stutters whose verdict is a function of page-table
+ * memory, the library's own state (counts, walk hint) and the pool, and which need the lock
+ * free: one found right is not run again on a state that differs only elsewhere (TLBs, walks,
+ * caches, threads, user memory). variant tells probes of one kind apart. */
+static uint64_t probe_key(const struct os_vars *s, const struct os_step *st, unsigned variant)
+{
+    uint64_t h = UINT64_C(0x70726f6265);
+    const uint64_t scalars[] = { st->kind, variant, hw_pmem_hash(&s->hw.global_pt.mem), s->hw.global_pt.cr3,
+                                 s->pt_private };
+    for (unsigned i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        h = (h ^ scalars[i]) * UINT64_C(0x100000001b3) + (h >> 29);
+    for (unsigned i = 0; i < OS_PT_FRAMES_MAX / 64; i++)
+        h = (h ^ s->pt_free[i] ^ s->pt_pending[i] << 1 ^ s->pt_fresh[i] << 2) * UINT64_C(0xff51afd7ed558ccd) + (h >> 31);
+    for (unsigned i = 0; i < OS_PT_FRAMES_MAX; i += 4) {
+        uint64_t w = 0;
+        memcpy(&w, &s->pt_counts[i], sizeof w);
+        h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53) + (h >> 27);
+    }
+    return h;
+}
+
+static bool emit_probe(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                       struct os_step st, unsigned variant)
+{
+    if (os_kernel_lock(&S->c, s) >= 0 || s->run.buf || os_sbuf_writer(&S->c, s) >= 0)
+        return true; /* disabled */
+    uint64_t key = probe_key(s, &st, variant);
+    if (hset_has(&S->probed, key))
+        return true;
+    struct os_step out[CHAIN_MAX]; /* st, then what drop_current adds (nothing: s is canonical) */
+    out[0] = st;
+    bool enabled;
+    if (!emit_chain(S, s, idx, k, out, 1, &enabled))
+        return false;
+    if (enabled)
+        hset_add(&S->probed, key);
+    return true;
+}
+
 /* Refused calls (os_badcall.c), by thread 0 in every state where no operation holds the lock:
  * the workload's first address, frame and size, each with one defect, the kinds the random
  * workload draws (random.c gen_bad). Each is a Stutter when the library refuses it rightly. */
@@ -827,7 +881,7 @@ static bool emit_bad_calls(struct search *S, const struct os_vars *s, uint32_t i
         b->flags = b->pte.flags;
         b->paddr = frame;
         b->length = calls[i].length;
-        if (!emit(S, s, idx, k, st))
+        if (!emit_probe(S, s, idx, k, st, i))
             return false;
     }
     return true;
@@ -1004,13 +1058,13 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
         return false;
     memset(&st, 0, sizeof st); /* destroy, on a copy: a Stutter when it is right */
     st.kind = OS_STEP_DESTROY_PROBE;
-    if (!emit(S, s, idx, k, st))
+    if (!emit_probe(S, s, idx, k, st, 0))
         return false;
     for (unsigned i = 0; i < OS_ADOPT_IMAGE_COUNT; i++) { /* adopt of each image, likewise */
         memset(&st, 0, sizeof st);
         st.kind = OS_STEP_ADOPT_PROBE;
         st.adopt_image = i;
-        if (!emit(S, s, idx, k, st))
+        if (!emit_probe(S, s, idx, k, st, i))
             return false;
     }
     for (unsigned i = 0; i < os_ncores(c); i++) /* the oldest buffered store reaches memory */
@@ -1076,7 +1130,7 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
         goto out;
     }
     os_checker_fini(&k);
-    set_add(&S, os_vars_hash(&s0));
+    hset_add(&S.seen, os_vars_hash(&s0));
     if (!push_node(&S, 0, 0, NULL) || !enqueue(&S, &s0, 0))
         goto out;
     S.nstates = 1;
@@ -1114,7 +1168,8 @@ out:
     free(S.steps);
     free(S.queue);
     free(S.qidx);
-    free(S.set);
+    free(S.seen.v);
+    free(S.probed.v);
     free(S.plans);
     free(S.nplans);
     ptlib_free(lib);
