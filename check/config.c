@@ -58,7 +58,8 @@ uint64_t check_config_fingerprint(const struct check_config *cfg)
                                  cfg->ad, cfg->mmu_walks, cfg->mmu_pscache, cfg->mmu_sbuf, cfg->free_early,
                                  cfg->no_map_fence, cfg->no_shootdown_fence, cfg->phys_mem_size, cfg->pt_frames,
                                  cfg->pt_reserved, cfg->maxphyaddr, cfg->shard_n, cfg->bad_calls,
-                                 cfg->alloc_fail, cfg->map_no_execute, cfg->no_lazy };
+                                 cfg->alloc_fail, cfg->map_no_execute, cfg->no_lazy,
+                                 cfg->no_symmetry };
     for (unsigned i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         h = fp_mix(h, scalars[i]);
     for (unsigned i = 0; i < cfg->nvaddrs && i < CHECK_MAX_SET; i++)

@@ -65,6 +65,8 @@ struct search {
     bool bounded;
     unsigned last_nallocs;  /* the allocations the step emit() last tried asked for */
     bool lazy;              /* lazy walks (below): walk steps only as blocks before what they race */
+    bool symmetric;         /* two cores with a thread each and one workload: states are kept up to
+                               swapping the cores (state_key) */
     struct walk_plan *plans; /* lazy: per core, PLANS_MAX walks it may take from the state expanded */
     unsigned *nplans;
 };
@@ -202,6 +204,23 @@ static void arena_get(const struct search *S, uint64_t at, struct os_step *st)
         memcpy(b + i, in, l);
         in += l, i += l;
     }
+}
+
+/* Symmetry: with two cores, a thread pinned to each and one workload for both threads, the
+ * state with the two cores (and threads) swapped has the same futures up to the same swap, and
+ * every check is indifferent to core and thread numbers; so a state is known by the smaller of
+ * its hash and its swapped hash, and only one of the two is explored. */
+static const unsigned swap_two[OS_MAX_CORES > HL_MAX_THREADS ? OS_MAX_CORES : HL_MAX_THREADS] = {
+    1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+};
+
+static uint64_t state_key(const struct search *S, const struct os_vars *s)
+{
+    uint64_t h = os_vars_hash(s);
+    if (!S->symmetric)
+        return h;
+    uint64_t w = os_vars_hash_perm(s, swap_two, swap_two);
+    return w < h ? w : h;
 }
 
 static bool push_node(struct search *S, uint32_t parent, uint32_t depth, const struct os_step *st)
@@ -361,7 +380,7 @@ static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, 
     }
     *enabled = true;
     uint32_t depth = S->nodes[idx].depth + n;
-    if (!hset_add(&S->seen, os_vars_hash(&cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
+    if (!hset_add(&S->seen, state_key(S, &cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
         if (S->cfg->max_depth && depth > S->cfg->max_depth)
             S->bounded = true;
         goto done;
@@ -834,7 +853,7 @@ static bool emit_probe(struct search *S, const struct os_vars *s, uint32_t idx, 
     return true;
 }
 
-/* Refused calls (os_badcall.c), by thread 0 in every state where no operation holds the lock:
+/* Refused calls (os_badcall.c), by each thread in every state where no operation holds the lock:
  * the workload's first address, frame and size, each with one defect, the kinds the random
  * workload draws (random.c gen_bad). Each is a Stutter when the library refuses it rightly. */
 static bool emit_bad_calls(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k)
@@ -865,25 +884,28 @@ static bool emit_bad_calls(struct search *S, const struct os_vars *s, uint32_t i
         { MAP, false, false, 1, 0, 0x1000, 0, 1 },                                /* frame at 2^MAXPHYADDR */
         { MAP, true, false, 1, 0, 0, 0x2000, 2 },                                 /* range across it */
     };
-    for (unsigned i = 0; cfg->bad_calls && i < sizeof calls / sizeof calls[0]; i++) {
-        struct os_step st;
-        memset(&st, 0, sizeof st);
-        st.kind = OS_STEP_BAD_CALL;
-        struct os_pt_request *b = &st.bad;
-        b->op = (enum os_pt_op)calls[i].op;
-        b->range = calls[i].range;
-        b->bad_flag = calls[i].bad_flag;
-        b->vaddr = calls[i].vaddr == 1 ? va : calls[i].vaddr;
-        uint64_t frame = calls[i].frame == 1 ? limit : calls[i].frame == 2 ? limit - 0x1000 : pa;
-        b->pte.frame.base = frame + calls[i].frame_add;
-        b->pte.frame.size = calls[i].size;
-        b->pte.flags.is_writable = true;
-        b->flags = b->pte.flags;
-        b->paddr = frame;
-        b->length = calls[i].length;
-        if (!emit_probe(S, s, idx, k, st, i))
-            return false;
-    }
+    const unsigned ncalls = sizeof calls / sizeof calls[0];
+    for (unsigned t = 0; cfg->bad_calls && t < S->c.ULT_no; t++) /* every thread, as symmetry needs */
+        for (unsigned i = 0; i < ncalls; i++) {
+            struct os_step st;
+            memset(&st, 0, sizeof st);
+            st.kind = OS_STEP_BAD_CALL;
+            st.ULT_id = t;
+            struct os_pt_request *b = &st.bad;
+            b->op = (enum os_pt_op)calls[i].op;
+            b->range = calls[i].range;
+            b->bad_flag = calls[i].bad_flag;
+            b->vaddr = calls[i].vaddr == 1 ? va : calls[i].vaddr;
+            uint64_t frame = calls[i].frame == 1 ? limit : calls[i].frame == 2 ? limit - 0x1000 : pa;
+            b->pte.frame.base = frame + calls[i].frame_add;
+            b->pte.frame.size = calls[i].size;
+            b->pte.flags.is_writable = true;
+            b->flags = b->pte.flags;
+            b->paddr = frame;
+            b->length = calls[i].length;
+            if (!emit_probe(S, s, idx, k, st, i))
+                return false;
+        }
     return true;
 }
 
@@ -1112,6 +1134,8 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
     check_consts(cfg, &S.c, ptlib_impl(lib));
     int rc = 2;
     S.lazy = cfg->mmu_walks == 1 && !cfg->no_lazy;
+    S.symmetric = !cfg->no_symmetry && os_ncores(&S.c) == 2 && S.c.ULT_no == 2 &&
+                  os_core_index(&S.c, S.c.ULT2core[0]) == 0 && os_core_index(&S.c, S.c.ULT2core[1]) == 1;
     if (S.lazy) {
         S.plans = calloc((size_t)os_ncores(&S.c) * PLANS_MAX, sizeof *S.plans);
         S.nplans = calloc(os_ncores(&S.c), sizeof *S.nplans);
@@ -1130,7 +1154,7 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
         goto out;
     }
     os_checker_fini(&k);
-    hset_add(&S.seen, os_vars_hash(&s0));
+    hset_add(&S.seen, state_key(&S, &s0));
     if (!push_node(&S, 0, 0, NULL) || !enqueue(&S, &s0, 0))
         goto out;
     S.nstates = 1;

@@ -105,15 +105,20 @@ bool hw_vars_copy(struct hw_vars *dst, const struct hw_vars *src)
 
 uint64_t hw_vars_hash(const struct hw_vars *s)
 {
+    return hw_vars_hash_perm(s, NULL);
+}
+
+uint64_t hw_vars_hash_perm(const struct hw_vars *s, const unsigned *perm)
+{
     uint64_t h = hw_pmem_hash(&s->mem) * 31 + hw_pmem_hash(&s->global_pt.mem);
     h = h * 31 + s->global_pt.cr3;
     for (unsigned i = 0; i < s->ntlbs; i++)
-        h = h * UINT64_C(0x100000001b3) + hw_tlb_hash(&s->tlbs[i]);
+        h = h * UINT64_C(0x100000001b3) + hw_tlb_hash(&s->tlbs[perm ? perm[i] : i]);
     /* Only cores with something in flight count, so a state without any hashes as it did
      * before the rl3 state existed (and a NULL mmu hashes like an all-empty one). */
     for (unsigned i = 0; s->mmu && i < s->ntlbs; i++)
-        if (!hw_mmu_core_is_empty(&s->mmu[i]))
-            h = h * UINT64_C(0x100000001b3) + (hw_mmu_core_hash(&s->mmu[i]) ^ i);
+        if (!hw_mmu_core_is_empty(&s->mmu[perm ? perm[i] : i]))
+            h = h * UINT64_C(0x100000001b3) + (hw_mmu_core_hash(&s->mmu[perm ? perm[i] : i]) ^ i);
     return h;
 }
 

@@ -310,6 +310,9 @@ bool hw_init(const struct hw_consts *c, struct hw_vars *s, const struct hw_pmem 
 bool hw_vars_copy(struct hw_vars *dst, const struct hw_vars *src);
 void hw_vars_fini(struct hw_vars *s);
 uint64_t hw_vars_hash(const struct hw_vars *s);
+/* The hash of s with its cores renumbered: core i's TLB and rl3 state are core perm[i]'s
+ * (NULL: none renumbered). */
+uint64_t hw_vars_hash_perm(const struct hw_vars *s, const unsigned *perm);
 bool hw_vars_equal(const struct hw_vars *a, const struct hw_vars *b);
 
 /* valid_core */

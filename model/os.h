@@ -316,6 +316,12 @@ bool os_init(const struct os_consts *c, struct os_vars *s);
 bool os_vars_copy(struct os_vars *dst, const struct os_vars *src);
 void os_vars_fini(struct os_vars *s);
 uint64_t os_vars_hash(const struct os_vars *s);
+/* Symmetry (the exhaustive mode's core-swap reduction): the hash of s with its cores and threads
+ * renumbered, core i being core core_perm[i] of s and thread u becoming thread ult_map[u]
+ * (NULL: none renumbered), computed without building it; os_vars_permute builds it. */
+uint64_t os_vars_hash_perm(const struct os_vars *s, const unsigned *core_perm, const unsigned *ult_map);
+bool os_vars_permute(const struct os_vars *s, const unsigned *core_perm, const unsigned *ult_map,
+                     struct os_vars *out);
 bool os_vars_equal(const struct os_vars *a, const struct os_vars *b);
 
 /* os_storebuf.c: the core with buffered page-table stores (-1: none), the stores a core has

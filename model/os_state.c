@@ -61,12 +61,12 @@ static uint64_t hash_pte(uint64_t h, const struct hw_pte *p)
     return mix(mix(mix(h, p->frame.base), p->frame.size), flags_bits(p->flags));
 }
 
-static uint64_t hash_core(uint64_t h, const struct os_core_state *cs)
+static uint64_t hash_core(uint64_t h, const struct os_core_state *cs, const unsigned *ult_map)
 {
     h = mix(h, cs->kind);
     if (cs->kind == OS_IDLE)
         return h;
-    h = mix(mix(h, cs->ULT_id), cs->vaddr);
+    h = mix(mix(h, ult_map && cs->ULT_id < HL_MAX_THREADS ? ult_map[cs->ULT_id] : cs->ULT_id), cs->vaddr);
     h = hash_pte(h, &cs->pte);
     h = mix(mix(h, flags_bits(cs->flags)), cs->result_ok);
     h = hash_pte(h, &cs->result);
@@ -84,10 +84,26 @@ static uint64_t hash_core(uint64_t h, const struct os_core_state *cs)
 
 uint64_t os_vars_hash(const struct os_vars *s)
 {
-    uint64_t h = hw_vars_hash(&s->hw);
+    return os_vars_hash_perm(s, NULL, NULL);
+}
+
+/* Core i of the renumbered state is core core_perm[i] of s (and thread u is ult_map[u]). */
+static uint32_t permute_requests(uint32_t open, const unsigned *core_perm)
+{
+    uint32_t r = 0;
+    for (unsigned i = 0; i < OS_MAX_CORES && i < 32; i++)
+        r |= ((open >> core_perm[i]) & 1u) << i;
+    return r;
+}
+
+uint64_t os_vars_hash_perm(const struct os_vars *s, const unsigned *core_perm, const unsigned *ult_map)
+{
+    uint64_t h = hw_vars_hash_perm(&s->hw, core_perm);
     for (unsigned i = 0; i < OS_MAX_CORES; i++)
-        h = hash_core(h, &s->core_states[i]);
-    h = mix(mix(mix(h, s->TLB_Shootdown.vaddr), s->TLB_Shootdown.open_requests), s->TLB_Shootdown.for_protect);
+        h = hash_core(h, &s->core_states[core_perm ? core_perm[i] : i], ult_map);
+    uint32_t open = core_perm ? permute_requests(s->TLB_Shootdown.open_requests, core_perm)
+                              : s->TLB_Shootdown.open_requests;
+    h = mix(mix(mix(h, s->TLB_Shootdown.vaddr), open), s->TLB_Shootdown.for_protect);
     h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi),
             2 + s->TLB_Shootdown.all + 4 * s->TLB_Shootdown.dirs);
     h = mix(mix(h, s->sound), s->pt_private);
@@ -152,4 +168,32 @@ unsigned os_pt_free_count(const struct os_consts *c, const struct os_vars *s)
     for (unsigned f = 0; f < c->pt_frames; f++)
         n += (s->pt_free[f / 64] >> (f % 64)) & 1;
     return n;
+}
+
+bool os_vars_permute(const struct os_vars *s, const unsigned *core_perm, const unsigned *ult_map,
+                     struct os_vars *out)
+{
+    if (!os_vars_copy(out, s))
+        return false;
+    for (unsigned i = 0; i < OS_MAX_CORES; i++) {
+        struct os_core_state *cs = &out->core_states[i];
+        *cs = s->core_states[core_perm[i]];
+        if (cs->kind != OS_IDLE && cs->ULT_id < HL_MAX_THREADS)
+            cs->ULT_id = ult_map[cs->ULT_id];
+    }
+    struct hw_tlb tlbs[OS_MAX_CORES]; /* out's own copies, renumbered (perm is a bijection) */
+    struct hw_mmu_core mmu[OS_MAX_CORES];
+    unsigned n = s->hw.ntlbs < OS_MAX_CORES ? s->hw.ntlbs : OS_MAX_CORES;
+    for (unsigned i = 0; i < n; i++) {
+        tlbs[i] = out->hw.tlbs[core_perm[i]];
+        if (out->hw.mmu)
+            mmu[i] = out->hw.mmu[core_perm[i]];
+    }
+    for (unsigned i = 0; i < n; i++) {
+        out->hw.tlbs[i] = tlbs[i];
+        if (out->hw.mmu)
+            out->hw.mmu[i] = mmu[i];
+    }
+    out->TLB_Shootdown.open_requests = permute_requests(s->TLB_Shootdown.open_requests, core_perm);
+    return true;
 }
