@@ -9,7 +9,7 @@ CFLAGS_COMMON := -std=c11 $(WARN) $(OPT) -g $(SAN) -Iinclude
 # The library: freestanding, no libc, no global state.
 LIB_CFLAGS  := $(CFLAGS_COMMON) -ffreestanding -fno-stack-protector -mno-red-zone -mgeneral-regs-only $(LIB_EXTRA)
 HOST_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE -Isim
-LDLIBS_HOST := $(SAN) -lm
+LDLIBS_HOST := $(SAN) -lm -pthread
 
 .PHONY: all test test-hosted test-all same-run-both-compilers check-main bench clean lib check-freestanding
 .SECONDARY:

@@ -39,6 +39,7 @@ struct check_config {
     unsigned mmu_sbuf;               /* store-buffer depth per core (hw_consts; 0: off) */
     bool no_lazy;                    /* exhaustive with --walks 1: enumerate every walk step
                                         instead of lazy walks (exhaustive.c) */
+    unsigned jobs;                   /* exhaustive: worker threads (0: one per online CPU) */
     bool no_symmetry;                /* exhaustive: keep states that differ only by which of two
                                         alike cores is which (exhaustive.c) */
     bool free_early;                 /* the planted OS bugs os_consts.free_early, */

@@ -6,7 +6,7 @@
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
- *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --max-states N --max-depth N --small --no-progress
+ *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress
  *          --pt-reserved N (frames below N are never handed out)
  *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
  *          configuration; put it first, it resets the configuration)
@@ -46,7 +46,7 @@ static int usage(void)
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
                     "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
-                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --max-states N --max-depth N --small --no-progress\n"
+                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress\n"
                     "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
@@ -155,6 +155,8 @@ int check_main(int argc, char **argv)
             cfg.no_lazy = true;
         else if (!strcmp(a, "--no-symmetry"))
             cfg.no_symmetry = true;
+        else if (OPT("--jobs"))
+            cfg.jobs = (unsigned)num(v);
         else if (OPT("--maxphyaddr"))
             cfg.maxphyaddr = (unsigned)num(v);
         else if (!strcmp(a, "--no-bad-calls"))

@@ -12,6 +12,7 @@
 #include "ptlib.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,9 +47,9 @@ struct hset {
     size_t cap, len;
 };
 
-struct search {
-    const struct check_config *cfg;
-    struct os_consts c;
+/* What the workers share: the search tree, the queue and the sets. Only the main thread
+ * changes it, between batches (merge), so the workers read it without locks. */
+struct store {
     struct node *nodes;
     size_t nnodes, cap;
     uint8_t *steps;          /* the step arena */
@@ -56,12 +57,37 @@ struct search {
     struct os_vars *queue;  /* frontier states, parallel to qidx */
     uint32_t *qidx;
     size_t qhead, qtail, qcap;
-    struct hset seen;       /* hashes of the states found */
+    struct hset seen;       /* keys of the states found (state_key) */
     struct hset probed;     /* probes found right (emit_probe) */
     size_t nstates;         /* states enqueued (the root included) */
     check_visit_fn *visit;
     void *visit_arg;
-    struct violation *v;
+    const struct os_consts *c; /* for visit */
+};
+
+/* A state a worker found new in its part of a batch, with the chain of steps to it from the
+ * queued state at node parent. */
+struct found {
+    uint32_t parent;
+    unsigned n;
+    struct os_step *chain;
+    struct os_vars state;
+    uint64_t key;
+};
+
+struct pool;
+
+/* One worker of the search (the main thread is worker 0). Each batch of queued states is cut
+ * into one contiguous part per worker; a worker expands its part in queue order and keeps what
+ * it finds new; the main thread then merges the parts in worker order. So the states, their
+ * order and the first violation are those of a search by one thread (README, "Core symmetry"). */
+struct search {
+    const struct check_config *cfg;
+    struct os_consts c;
+    struct ptlib *lib;
+    struct store *G;
+    struct pool *pool;
+    struct violation *v, vbuf;
     bool bounded;
     unsigned last_nallocs;  /* the allocations the step emit() last tried asked for */
     bool lazy;              /* lazy walks (below): walk steps only as blocks before what they race */
@@ -69,6 +95,13 @@ struct search {
                                swapping the cores (state_key) */
     struct walk_plan *plans; /* lazy: per core, PLANS_MAX walks it may take from the state expanded */
     unsigned *nplans;
+    struct found *out;       /* found new in this batch */
+    size_t nout, outcap;
+    struct hset local;       /* their keys */
+    struct hset local_probed; /* probes found right in this batch */
+    size_t lo, hi;           /* its part of the batch: queue positions */
+    bool failed;             /* it stopped at failed_at: a violation (v->found) or out of memory */
+    size_t failed_at;
 };
 
 static bool walk_is_current(const struct os_consts *c, const struct os_vars *s, unsigned i);
@@ -153,6 +186,13 @@ static bool hset_add(struct hset *H, uint64_t h)
     return true;
 }
 
+static void hset_clear(struct hset *H)
+{
+    if (H->len)
+        memset(H->v, 0, H->cap * sizeof *H->v);
+    H->len = 0;
+}
+
 static bool hset_has(const struct hset *H, uint64_t h)
 {
     h |= 1;
@@ -164,18 +204,18 @@ static bool hset_has(const struct hset *H, uint64_t h)
 
 /* The step arena's code: runs of (zero bytes: one byte, 0..255; then literal bytes: one byte
  * n, 0..255, and the n bytes), until the step's bytes are covered. */
-static bool arena_put(struct search *S, const struct os_step *st)
+static bool arena_put(struct store *G, const struct os_step *st)
 {
     const uint8_t *b = (const uint8_t *)st;
     size_t n = sizeof *st, i = 0;
-    if (S->steps_cap - S->nsteps < 2 * n + 4) {
-        size_t cap = S->steps_cap ? 2 * S->steps_cap : 1 << 20;
-        uint8_t *a = realloc(S->steps, cap);
+    if (G->steps_cap - G->nsteps < 2 * n + 4) {
+        size_t cap = G->steps_cap ? 2 * G->steps_cap : 1 << 20;
+        uint8_t *a = realloc(G->steps, cap);
         if (!a)
             return false;
-        S->steps = a, S->steps_cap = cap;
+        G->steps = a, G->steps_cap = cap;
     }
-    uint8_t *out = S->steps + S->nsteps;
+    uint8_t *out = G->steps + G->nsteps;
     while (i < n) {
         size_t z = 0, l = 0;
         while (i + z < n && z < 255 && !b[i + z])
@@ -188,14 +228,14 @@ static bool arena_put(struct search *S, const struct os_step *st)
         memcpy(out, b + i, l);
         out += l, i += l;
     }
-    S->nsteps = (size_t)(out - S->steps);
+    G->nsteps = (size_t)(out - G->steps);
     return true;
 }
 
-static void arena_get(const struct search *S, uint64_t at, struct os_step *st)
+static void arena_get(const struct store *G, uint64_t at, struct os_step *st)
 {
     uint8_t *b = (uint8_t *)st;
-    const uint8_t *in = S->steps + at;
+    const uint8_t *in = G->steps + at;
     size_t n = sizeof *st, i = 0;
     while (i < n) {
         size_t z = *in++, l = *in++;
@@ -223,65 +263,67 @@ static uint64_t state_key(const struct search *S, const struct os_vars *s)
     return w < h ? w : h;
 }
 
-static bool push_node(struct search *S, uint32_t parent, uint32_t depth, const struct os_step *st)
+static bool push_node(struct store *G, uint32_t parent, uint32_t depth, const struct os_step *st)
 {
-    if (S->nnodes == S->cap) {
-        size_t cap = S->cap ? 2 * S->cap : 4096;
-        struct node *n = realloc(S->nodes, cap * sizeof *n);
+    if (G->nnodes == G->cap) {
+        size_t cap = G->cap ? 2 * G->cap : 4096;
+        struct node *n = realloc(G->nodes, cap * sizeof *n);
         if (!n)
             return false;
-        S->nodes = n;
-        S->cap = cap;
+        G->nodes = n;
+        G->cap = cap;
     }
-    S->nodes[S->nnodes].parent = parent;
-    S->nodes[S->nnodes].depth = depth;
-    S->nodes[S->nnodes].step_at = S->nsteps;
-    if (st && !arena_put(S, st))
+    G->nodes[G->nnodes].parent = parent;
+    G->nodes[G->nnodes].depth = depth;
+    G->nodes[G->nnodes].step_at = G->nsteps;
+    if (st && !arena_put(G, st))
         return false;
-    S->nnodes++;
+    G->nnodes++;
     return true;
 }
 
-static bool enqueue(struct search *S, const struct os_vars *s, uint32_t idx)
+static bool enqueue(struct store *G, const struct os_vars *s, uint32_t idx)
 {
-    if (S->qtail == S->qcap) {
+    if (G->qtail == G->qcap) {
         /* compact, then grow */
-        size_t live = S->qtail - S->qhead;
+        size_t live = G->qtail - G->qhead;
         if (live) { /* the queue starts out NULL: no memmove from it */
-            memmove(S->queue, S->queue + S->qhead, live * sizeof *S->queue);
-            memmove(S->qidx, S->qidx + S->qhead, live * sizeof *S->qidx);
+            memmove(G->queue, G->queue + G->qhead, live * sizeof *G->queue);
+            memmove(G->qidx, G->qidx + G->qhead, live * sizeof *G->qidx);
         }
-        S->qhead = 0;
-        S->qtail = live;
-        if (S->qtail == S->qcap) {
-            size_t cap = S->qcap ? 2 * S->qcap : 4096;
-            struct os_vars *q = realloc(S->queue, cap * sizeof *q);
+        G->qhead = 0;
+        G->qtail = live;
+        if (G->qtail == G->qcap) {
+            size_t cap = G->qcap ? 2 * G->qcap : 4096;
+            struct os_vars *q = realloc(G->queue, cap * sizeof *q);
             if (!q)
                 return false;
-            S->queue = q;
-            uint32_t *qi = realloc(S->qidx, cap * sizeof *qi);
+            G->queue = q;
+            uint32_t *qi = realloc(G->qidx, cap * sizeof *qi);
             if (!qi)
                 return false;
-            S->qidx = qi;
-            S->qcap = cap;
+            G->qidx = qi;
+            G->qcap = cap;
         }
     }
-    if (S->visit)
-        S->visit(S->visit_arg, &S->c, s);
-    S->queue[S->qtail] = *s;
-    S->qidx[S->qtail++] = idx;
+    if (G->visit)
+        G->visit(G->visit_arg, G->c, s);
+    G->queue[G->qtail] = *s;
+    G->qidx[G->qtail++] = idx;
     return true;
 }
 
+/* The trace to node idx into the worker's violation. */
 static void build_trace(struct search *S, uint32_t idx)
 {
-    size_t depth = S->nodes[idx].depth;
+    const struct store *G = S->G;
+    size_t depth = G->nodes[idx].depth;
     struct os_step *path = malloc((depth + 1) * sizeof *path);
     if (!path)
         return;
     for (size_t d = depth; d > 0; d--) {
-        arena_get(S, S->nodes[idx].step_at, &path[d - 1]);
-        idx = S->nodes[idx].parent;
+        arena_get(G, G->nodes[idx].step_at, &path[d - 1]);
+        idx = G->nodes[idx].parent;
     }
     for (size_t i = 0; i < depth; i++)
         trace_push(&S->v->trace, &path[i]);
@@ -379,25 +421,33 @@ static bool emit_chain(struct search *S, const struct os_vars *s, uint32_t idx, 
             n = drop_current(S, &cur, chain, n);
     }
     *enabled = true;
-    uint32_t depth = S->nodes[idx].depth + n;
-    if (!hset_add(&S->seen, state_key(S, &cur)) || (S->cfg->max_depth && depth > S->cfg->max_depth)) {
-        if (S->cfg->max_depth && depth > S->cfg->max_depth)
-            S->bounded = true;
-        goto done;
-    }
-    if (S->nstates >= S->cfg->max_states) {
+    uint32_t depth = S->G->nodes[idx].depth + n;
+    if (S->cfg->max_depth && depth > S->cfg->max_depth) {
         S->bounded = true;
         goto done;
     }
-    uint32_t parent = idx;
-    for (unsigned j = 0; j < n && ok; j++) {
-        ok = push_node(S, parent, S->nodes[idx].depth + j + 1, &chain[j]);
-        parent = (uint32_t)(S->nnodes - 1);
+    uint64_t key = state_key(S, &cur);
+    if (hset_has(&S->G->seen, key) || !hset_add(&S->local, key))
+        goto done;
+    if (S->nout == S->outcap) {
+        size_t cap = S->outcap ? 2 * S->outcap : 256;
+        struct found *o = realloc(S->out, cap * sizeof *o);
+        if (!o) {
+            ok = false;
+            goto done;
+        }
+        S->out = o, S->outcap = cap;
     }
-    if (ok && enqueue(S, &cur, parent))
-        have = false, S->nstates++; /* the queue owns it */
-    else
+    struct found *f = &S->out[S->nout];
+    f->chain = malloc(n * sizeof *f->chain);
+    if (!f->chain) {
         ok = false;
+        goto done;
+    }
+    memcpy(f->chain, chain, n * sizeof *chain);
+    f->parent = idx, f->n = n, f->state = cur, f->key = key;
+    S->nout++;
+    have = false; /* the found list owns it */
 done:
     if (have)
         os_vars_fini(&cur);
@@ -841,7 +891,7 @@ static bool emit_probe(struct search *S, const struct os_vars *s, uint32_t idx, 
     if (os_kernel_lock(&S->c, s) >= 0 || s->run.buf || os_sbuf_writer(&S->c, s) >= 0)
         return true; /* disabled */
     uint64_t key = probe_key(s, &st, variant);
-    if (hset_has(&S->probed, key))
+    if (hset_has(&S->G->probed, key) || hset_has(&S->local_probed, key))
         return true;
     struct os_step out[CHAIN_MAX]; /* st, then what drop_current adds (nothing: s is canonical) */
     out[0] = st;
@@ -849,7 +899,7 @@ static bool emit_probe(struct search *S, const struct os_vars *s, uint32_t idx, 
     if (!emit_chain(S, s, idx, k, out, 1, &enabled))
         return false;
     if (enabled)
-        hset_add(&S->probed, key);
+        hset_add(&S->local_probed, key);
     return true;
 }
 
@@ -1118,35 +1168,189 @@ int check_exhaustive(const struct check_config *cfg, uint64_t *states, bool *com
     return check_exhaustive_visit(cfg, NULL, NULL, states, complete, v, seconds);
 }
 
+/* ---- the driver: batches of the queue, expanded by the workers, merged in order ------------ */
+
+#define BATCH 4096
+#define JOBS_MAX 8
+
+/* Workers 1..nth, each on a thread of its own, started for each batch (gen) and counted back
+ * (pending). */
+struct pool {
+    pthread_t th[JOBS_MAX];
+    unsigned nth;
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    unsigned long gen;
+    unsigned pending;
+    bool quit;
+};
+
+/* Expand the worker's part of the batch, in queue order; stop at the first failure. */
+static void work(struct search *S)
+{
+    struct os_checker k;
+    for (size_t pos = S->lo; pos < S->hi; pos++) {
+        const struct os_vars *s = &S->G->queue[pos];
+        bool ok;
+        if (!os_checker_at(&k, &S->c, s, S->v->why, sizeof S->v->why)) {
+            S->v->found = true;
+            S->v->check = OS_CHECK_WELL_FORMED;
+            ok = false;
+        } else {
+            ok = expand(S, s, S->G->qidx[pos], &k);
+        }
+        os_checker_fini(&k);
+        if (!ok) {
+            S->failed = true, S->failed_at = pos;
+            return;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct search *S = arg;
+    struct pool *P = S->pool;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&P->lock);
+        while (P->gen == seen && !P->quit)
+            pthread_cond_wait(&P->go, &P->lock);
+        seen = P->gen;
+        bool quit = P->quit;
+        pthread_mutex_unlock(&P->lock);
+        if (quit)
+            return NULL;
+        work(S);
+        pthread_mutex_lock(&P->lock);
+        if (!--P->pending)
+            pthread_cond_signal(&P->done);
+        pthread_mutex_unlock(&P->lock);
+    }
+}
+
+/* One batch: every worker's part, the main thread's (worker 0) included. */
+static void run_batch(struct pool *P, struct search *W)
+{
+    pthread_mutex_lock(&P->lock);
+    P->gen++;
+    P->pending = P->nth;
+    pthread_cond_broadcast(&P->go);
+    pthread_mutex_unlock(&P->lock);
+    work(&W[0]);
+    pthread_mutex_lock(&P->lock);
+    while (P->pending)
+        pthread_cond_wait(&P->done, &P->lock);
+    pthread_mutex_unlock(&P->lock);
+}
+
+/* The main thread, between batches: the states the workers found, in worker order (so in the
+ * order one thread would have found them), each kept if no earlier one had its key. */
+static bool merge(struct store *G, struct search *W, unsigned nw, const struct check_config *cfg, bool *bounded)
+{
+    bool ok = true;
+    for (unsigned w = 0; w < nw; w++) {
+        struct search *S = &W[w];
+        for (size_t i = 0; i < S->nout; i++) {
+            struct found *f = &S->out[i];
+            bool keep = ok && G->nstates < cfg->max_states && hset_add(&G->seen, f->key);
+            if (ok && G->nstates >= cfg->max_states)
+                *bounded = true;
+            uint32_t parent = f->parent, depth = G->nodes[f->parent].depth;
+            for (unsigned j = 0; keep && j < f->n; j++) {
+                keep = ok = push_node(G, parent, depth + j + 1, &f->chain[j]);
+                parent = (uint32_t)(G->nnodes - 1);
+            }
+            if (keep && enqueue(G, &f->state, parent))
+                G->nstates++; /* the queue owns it */
+            else
+                os_vars_fini(&f->state), ok = ok && !keep;
+            free(f->chain);
+        }
+        S->nout = 0;
+        for (size_t j = 0; j < S->local_probed.cap; j++)
+            if (S->local_probed.v[j])
+                hset_add(&G->probed, S->local_probed.v[j]);
+        hset_clear(&S->local_probed);
+        hset_clear(&S->local);
+    }
+    return ok;
+}
+
+/* How many workers: cfg->jobs, or one per online CPU (at most JOBS_MAX). */
+static unsigned jobs(const struct check_config *cfg)
+{
+    long n = cfg->jobs ? (long)cfg->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > JOBS_MAX ? JOBS_MAX : (unsigned)n;
+}
+
+/* A worker's own consts, library and scratch. */
+static bool worker_init(struct search *S, const struct check_config *cfg, struct store *G, struct pool *P)
+{
+    memset(S, 0, sizeof *S);
+    S->cfg = cfg, S->G = G, S->pool = P, S->v = &S->vbuf;
+    S->lib = ptlib_new(cfg->pt_frames, cfg->seed);
+    if (!S->lib)
+        return false;
+    check_consts(cfg, &S->c, ptlib_impl(S->lib));
+    S->lazy = cfg->mmu_walks == 1 && !cfg->no_lazy;
+    S->symmetric = !cfg->no_symmetry && os_ncores(&S->c) == 2 && S->c.ULT_no == 2 &&
+                   os_core_index(&S->c, S->c.ULT2core[0]) == 0 && os_core_index(&S->c, S->c.ULT2core[1]) == 1;
+    if (S->lazy) {
+        S->plans = calloc((size_t)os_ncores(&S->c) * PLANS_MAX, sizeof *S->plans);
+        S->nplans = calloc(os_ncores(&S->c), sizeof *S->nplans);
+        if (!S->plans || !S->nplans)
+            return false;
+    }
+    /* the library's handle learns its root from the initial table it builds */
+    struct os_vars s0;
+    if (!os_init(&S->c, &s0))
+        return false;
+    os_vars_fini(&s0);
+    return true;
+}
+
+static void worker_fini(struct search *S)
+{
+    for (size_t i = 0; i < S->nout; i++) {
+        os_vars_fini(&S->out[i].state);
+        free(S->out[i].chain);
+    }
+    free(S->out);
+    free(S->local.v);
+    free(S->local_probed.v);
+    free(S->plans);
+    free(S->nplans);
+    trace_free(&S->v->trace);
+    ptlib_free(S->lib);
+}
+
 int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit, void *arg, uint64_t *states,
                            bool *complete, struct violation *v, double *seconds)
 {
-    struct search S;
-    memset(&S, 0, sizeof S);
-    S.visit = visit, S.visit_arg = arg;
+    struct store G;
+    struct pool P;
+    struct search W[JOBS_MAX];
+    unsigned nw = jobs(cfg), ready = 0;
+    bool bounded = false;
+    memset(&G, 0, sizeof G);
+    memset(&P, 0, sizeof P);
     memset(v, 0, sizeof *v);
-    S.cfg = cfg;
-    S.v = v;
+    G.visit = visit, G.visit_arg = arg;
     double t0 = now();
-    struct ptlib *lib = ptlib_new(cfg->pt_frames, cfg->seed);
-    if (!lib)
-        return 2;
-    check_consts(cfg, &S.c, ptlib_impl(lib));
     int rc = 2;
-    S.lazy = cfg->mmu_walks == 1 && !cfg->no_lazy;
-    S.symmetric = !cfg->no_symmetry && os_ncores(&S.c) == 2 && S.c.ULT_no == 2 &&
-                  os_core_index(&S.c, S.c.ULT2core[0]) == 0 && os_core_index(&S.c, S.c.ULT2core[1]) == 1;
-    if (S.lazy) {
-        S.plans = calloc((size_t)os_ncores(&S.c) * PLANS_MAX, sizeof *S.plans);
-        S.nplans = calloc(os_ncores(&S.c), sizeof *S.nplans);
-        if (!S.plans || !S.nplans)
-            goto out;
-    }
     struct os_vars s0;
     struct os_checker k;
-    if (!os_init(&S.c, &s0))
+    pthread_mutex_init(&P.lock, NULL);
+    pthread_cond_init(&P.go, NULL);
+    pthread_cond_init(&P.done, NULL);
+    for (; ready < nw; ready++)
+        if (!worker_init(&W[ready], cfg, &G, &P))
+            goto out;
+    G.c = &W[0].c;
+    if (!os_init(&W[0].c, &s0))
         goto out;
-    if (!os_checker_init(&k, &S.c, &s0, &v->check, v->why, sizeof v->why)) {
+    if (!os_checker_init(&k, &W[0].c, &s0, &v->check, v->why, sizeof v->why)) {
         v->found = true;
         os_checker_fini(&k);
         os_vars_fini(&s0);
@@ -1154,48 +1358,70 @@ int check_exhaustive_visit(const struct check_config *cfg, check_visit_fn *visit
         goto out;
     }
     os_checker_fini(&k);
-    hset_add(&S.seen, state_key(&S, &s0));
-    if (!push_node(&S, 0, 0, NULL) || !enqueue(&S, &s0, 0))
+    hset_add(&G.seen, state_key(&W[0], &s0));
+    if (!push_node(&G, 0, 0, NULL) || !enqueue(&G, &s0, 0))
         goto out;
-    S.nstates = 1;
+    G.nstates = 1;
+    for (; P.nth + 1 < nw; P.nth++)
+        if (pthread_create(&P.th[P.nth], NULL, worker_main, &W[P.nth + 1]))
+            break;
+    nw = P.nth + 1; /* fewer threads than asked: fewer workers */
     bool ok = true;
     uint32_t level = 0;
     bool show_progress = cfg->progress && isatty(2); /* not into logs: tests run it many times */
-    while (ok && S.qhead < S.qtail && S.nstates < cfg->max_states) { /* at the bound: stop, not drain */
-        struct os_vars s = S.queue[S.qhead];
-        uint32_t idx = S.qidx[S.qhead++];
-        if (show_progress && S.nodes[idx].depth > level) { /* the frontier's growth shows how far it is */
-            level = S.nodes[idx].depth;
-            fprintf(stderr, "exhaustive: depth %u, %zu states, %zu queued, %.0f s\n", level, S.nstates,
-                    S.qtail - S.qhead + 1, now() - t0);
+    while (ok && G.qhead < G.qtail && G.nstates < cfg->max_states) { /* at the bound: stop, not drain */
+        if (show_progress && G.nodes[G.qidx[G.qhead]].depth > level) { /* the frontier's growth shows how far it is */
+            level = G.nodes[G.qidx[G.qhead]].depth;
+            fprintf(stderr, "exhaustive: depth %u, %zu states, %zu queued, %.0f s\n", level, G.nstates,
+                    G.qtail - G.qhead, now() - t0);
         }
-        if (!os_checker_at(&k, &S.c, &s, v->why, sizeof v->why)) {
-            v->found = true;
-            v->check = OS_CHECK_WELL_FORMED;
+        size_t n = G.qtail - G.qhead < BATCH ? G.qtail - G.qhead : BATCH;
+        for (unsigned w = 0; w < nw; w++)
+            W[w].lo = G.qhead + n * w / nw, W[w].hi = G.qhead + n * (w + 1) / nw;
+        run_batch(&P, W);
+        int first = -1; /* the failure one thread would have met first */
+        for (unsigned w = 0; w < nw; w++) {
+            bounded |= W[w].bounded;
+            if (W[w].failed && (first < 0 || W[w].failed_at < W[first].failed_at))
+                first = (int)w;
+        }
+        if (first >= 0) {
             ok = false;
+            if (W[first].v->found) {
+                *v = *W[first].v; /* the trace moves to the caller */
+                memset(&W[first].v->trace, 0, sizeof W[first].v->trace);
+            }
         } else {
-            ok = expand(&S, &s, idx, &k);
+            ok = merge(&G, W, nw, cfg, &bounded);
         }
-        os_checker_fini(&k);
-        os_vars_fini(&s);
+        for (size_t i = 0; i < n; i++)
+            os_vars_fini(&G.queue[G.qhead++]);
     }
     rc = v->found ? 1 : (ok ? 0 : 2);
-    if (S.qhead < S.qtail)
-        S.bounded = true;
-    while (S.qhead < S.qtail)
-        os_vars_fini(&S.queue[S.qhead++]);
+    if (G.qhead < G.qtail)
+        bounded = true;
+    while (G.qhead < G.qtail)
+        os_vars_fini(&G.queue[G.qhead++]);
 out:
-    *states = S.nstates;
-    *complete = !S.bounded && rc == 0;
+    pthread_mutex_lock(&P.lock);
+    P.quit = true;
+    pthread_cond_broadcast(&P.go);
+    pthread_mutex_unlock(&P.lock);
+    for (unsigned i = 0; i < P.nth; i++)
+        pthread_join(P.th[i], NULL);
+    pthread_cond_destroy(&P.go);
+    pthread_cond_destroy(&P.done);
+    pthread_mutex_destroy(&P.lock);
+    *states = G.nstates;
+    *complete = !bounded && rc == 0;
     *seconds = now() - t0;
-    free(S.nodes);
-    free(S.steps);
-    free(S.queue);
-    free(S.qidx);
-    free(S.seen.v);
-    free(S.probed.v);
-    free(S.plans);
-    free(S.nplans);
-    ptlib_free(lib);
+    free(G.nodes);
+    free(G.steps);
+    free(G.queue);
+    free(G.qidx);
+    free(G.seen.v);
+    free(G.probed.v);
+    for (unsigned w = 0; w < ready; w++)
+        worker_fini(&W[w]);
     return rc;
 }

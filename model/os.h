@@ -195,7 +195,7 @@ struct os_lib_result {
  * hashes let the implementation tell a continuation of what it last ran from another branch
  * without comparing whole arrays. */
 struct os_run_buf {
-    unsigned refs;
+    _Atomic unsigned refs;  /* states of several search threads share it */
     unsigned nresp, cap;
     uint64_t *resp;
     uint64_t *phash;    /* phash[i]: hash of resp[0..i), i <= nresp */
@@ -205,7 +205,7 @@ struct os_run_buf {
  * operation took the lock (what a TLB may still hold until the operation ends), sorted by
  * base; shared like the responses. */
 struct os_snapshot {
-    unsigned refs;
+    _Atomic unsigned refs;
     unsigned n;
     uint64_t hash;
     struct hw_mapping *map;

@@ -25,6 +25,7 @@
 #include "why.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +40,14 @@
 void os_run_hold(struct os_run *r)
 {
     if (r->buf)
-        r->buf->refs++;
+        atomic_fetch_add_explicit(&r->buf->refs, 1, memory_order_relaxed);
     if (r->snap)
-        r->snap->refs++;
+        atomic_fetch_add_explicit(&r->snap->refs, 1, memory_order_relaxed);
 }
 
 static void buf_drop(struct os_run_buf *b)
 {
-    if (b && --b->refs == 0) {
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
         free(b->resp);
         free(b->phash);
         free(b);
@@ -55,7 +56,7 @@ static void buf_drop(struct os_run_buf *b)
 
 static void snap_drop(struct os_snapshot *s)
 {
-    if (s && --s->refs == 0) {
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
         free(s->map);
         free(s);
     }
@@ -84,7 +85,7 @@ static struct os_run_buf *buf_new(unsigned cap)
     struct os_run_buf *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->refs = 1;
+    atomic_init(&b->refs, 1);
     b->cap = cap;
     b->resp = malloc((cap ? cap : 1) * sizeof *b->resp);
     b->phash = malloc((cap + 1) * sizeof *b->phash);
@@ -111,7 +112,7 @@ bool os_run_start(struct os_run *r, struct hw_mapping *old, unsigned nold)
             os_run_drop(r);
             return false;
         }
-        r->snap->refs = 1;
+        atomic_init(&r->snap->refs, 1);
         r->snap->n = nold;
         r->snap->map = old;
         uint64_t h = nold;

@@ -220,6 +220,36 @@ static void core_symmetry_reaches_every_class(void **st)
     free(sym.h);
 }
 
+/* The exhaustive search's workers (--jobs) find what one thread finds: the same states, and the
+ * same first violation with the same trace (exhaustive.c merges their parts in queue order). */
+static void workers_search_as_one_thread(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    struct exhaustive_run r1, r3;
+    check_config_small_hw(&cfg);
+    cfg.progress = false;
+    cfg.mmu_pscache = 0;
+    cfg.jobs = 1;
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r1), 0);
+    cfg.jobs = 3;
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r3), 0);
+    assert_true(r1.complete && r3.complete);
+    assert_true(r1.states == r3.states);
+    cfg.mmu_pscache = 1;
+    cfg.free_early = true;
+    cfg.jobs = 1;
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r1), 1);
+    cfg.jobs = 3;
+    assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r3), 1);
+    assert_int_equal(r1.v.check, r3.v.check);
+    assert_int_equal(r1.v.trace.n, r3.v.trace.n);
+    for (size_t i = 0; i < r1.v.trace.n; i++)
+        assert_memory_equal(&r1.v.trace.v[i].st, &r3.v.trace.v[i].st, sizeof r1.v.trace.v[i].st);
+    trace_free(&r1.v.trace);
+    trace_free(&r3.v.trace);
+}
+
 /* exhaustive --hw finds the kernel that gives a freed directory back before its shootdown
  * (mutant 101): a walk read the entry that pointed to it, the frame is reused, and the walk
  * fills a translation the table never had. */
@@ -806,7 +836,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_run_holds),      cmocka_unit_test(exhaustive_small_holds),
         cmocka_unit_test(lazy_walks_reach_every_state), cmocka_unit_test(core_symmetry_reaches_every_class),
-        cmocka_unit_test(exhaustive_hw_catches_early_free),
+        cmocka_unit_test(workers_search_as_one_thread), cmocka_unit_test(exhaustive_hw_catches_early_free),
         cmocka_unit_test(wrong_write_is_caught), cmocka_unit_test(same_seed_same_output),
         cmocka_unit_test(shards_combine),        cmocka_unit_test(shards_combine_refuses),        cmocka_unit_test(random_ranges_hold),
         cmocka_unit_test(exhaustive_ranges_hold), cmocka_unit_test(wrong_range_write_is_caught),
