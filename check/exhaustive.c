@@ -60,6 +60,7 @@ struct store {
     struct hset seen;       /* keys of the states found (state_key) */
     struct hset probed;     /* probes found right (emit_probe) */
     size_t nstates;         /* states enqueued (the root included) */
+    struct hw_frame_set frames; /* one copy of each page content the queued states hold */
     check_visit_fn *visit;
     void *visit_arg;
     const struct os_consts *c; /* for visit */
@@ -282,7 +283,8 @@ static bool push_node(struct store *G, uint32_t parent, uint32_t depth, const st
     return true;
 }
 
-static bool enqueue(struct store *G, const struct os_vars *s, uint32_t idx)
+/* Queue s (the queue takes it over), its pages shared with the queued states' equal ones. */
+static bool enqueue(struct store *G, struct os_vars *s, uint32_t idx)
 {
     if (G->qtail == G->qcap) {
         /* compact, then grow */
@@ -308,6 +310,8 @@ static bool enqueue(struct store *G, const struct os_vars *s, uint32_t idx)
     }
     if (G->visit)
         G->visit(G->visit_arg, G->c, s);
+    hw_pmem_intern(&s->hw.global_pt.mem, &G->frames); /* out of memory: it keeps its own */
+    hw_pmem_intern(&s->hw.mem, &G->frames);
     G->queue[G->qtail] = *s;
     G->qidx[G->qtail++] = idx;
     return true;
@@ -1421,6 +1425,7 @@ out:
     free(G.qidx);
     free(G.seen.v);
     free(G.probed.v);
+    hw_frame_set_fini(&G.frames);
     for (unsigned w = 0; w < ready; w++)
         worker_fini(&W[w]);
     return rc;

@@ -196,3 +196,62 @@ bool hw_pmem_equal(const struct hw_pmem *a, const struct hw_pmem *b)
             return false;
     return true;
 }
+
+/* ---- interning: one copy of each page content among many memories ------------------------- */
+
+static size_t set_slot(const struct hw_frame_set *t, uint64_t hash)
+{
+    return (size_t)mix64(hash) & (t->cap - 1);
+}
+
+static bool set_grow(struct hw_frame_set *t)
+{
+    size_t cap = t->cap ? 2 * t->cap : 1024;
+    struct hw_frame **v = calloc(cap, sizeof *v);
+    if (!v)
+        return false;
+    struct hw_frame_set n = { v, cap, t->len };
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->v[i]) {
+            size_t j = set_slot(&n, t->v[i]->hash);
+            while (v[j])
+                j = (j + 1) & (cap - 1);
+            v[j] = t->v[i];
+        }
+    free(t->v);
+    *t = n;
+    return true;
+}
+
+bool hw_pmem_intern(struct hw_pmem *m, struct hw_frame_set *t)
+{
+    for (uint64_t i = 0; i < m->nframes; i++) {
+        struct hw_frame *f = m->frames[i];
+        if (!f)
+            continue;
+        if (2 * (t->len + 1) > t->cap && !set_grow(t))
+            return false;
+        size_t j = set_slot(t, f->hash);
+        while (t->v[j] && !(t->v[j] == f || (t->v[j]->hash == f->hash &&
+                                              !memcmp(t->v[j]->words, f->words, sizeof f->words))))
+            j = (j + 1) & (t->cap - 1);
+        if (!t->v[j]) { /* new content: the set keeps a reference */
+            frame_ref(f);
+            t->v[j] = f;
+            t->len++;
+        } else if (t->v[j] != f) {
+            frame_ref(t->v[j]);
+            m->frames[i] = t->v[j];
+            frame_unref(f);
+        }
+    }
+    return true;
+}
+
+void hw_frame_set_fini(struct hw_frame_set *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        frame_unref(t->v[i]);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}

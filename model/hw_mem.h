@@ -100,6 +100,17 @@ static inline bool hw_mem_view_read(const struct hw_mem_view *v, uint64_t pa, ui
     return true;
 }
 
+/* A set of frames, one of each content, holding a reference to each: hw_pmem_intern makes m's
+ * slots point to the set's frame of equal content (adding m's own when it has none), so that
+ * many memories with equal pages keep one copy of each (the exhaustive search's queue). The
+ * memory's value and hash do not change. False if out of host memory (m is then still valid). */
+struct hw_frame_set {
+    struct hw_frame **v;
+    size_t cap, len;
+};
+bool hw_pmem_intern(struct hw_pmem *m, struct hw_frame_set *set);
+void hw_frame_set_fini(struct hw_frame_set *set);
+
 /* The words of the page at pa (page-aligned, inside the view), or NULL when it is all zero: a
  * directory scan reads them in a plain loop and skips an untouched page at once. */
 static inline const uint64_t *hw_mem_view_page(const struct hw_mem_view *v, uint64_t pa)

@@ -332,9 +332,39 @@ static void test_tlb_map(void **state)
     hw_tlb_fini(&u);
 }
 
+/* Interning: two memories built apart with one equal page end up sharing that page (and
+ * only that one), keep their values and hashes, and a write to one afterwards changes only it. */
+static void test_pmem_intern(void **state)
+{
+    (void)state;
+    struct hw_pmem a, b;
+    struct hw_frame_set set = { 0 };
+    assert_true(hw_pmem_init(&a, 3 * HW_PAGE_SIZE) && hw_pmem_init(&b, 3 * HW_PAGE_SIZE));
+    assert_true(hw_pmem_write(&a, 0x1008, 7) && hw_pmem_write(&b, 0x1008, 7)); /* equal page 1 */
+    assert_true(hw_pmem_write(&a, 0x2000, 1) && hw_pmem_write(&b, 0x2000, 2)); /* unequal page 2 */
+    uint64_t ha = hw_pmem_hash(&a), hb = hw_pmem_hash(&b);
+    assert_true(a.frames[1] != b.frames[1]);
+    assert_true(hw_pmem_intern(&a, &set) && hw_pmem_intern(&b, &set));
+    assert_true(a.frames[1] == b.frames[1]);
+    assert_true(a.frames[2] != b.frames[2]);
+    assert_null(a.frames[0]);
+    assert_int_equal(set.len, 3);
+    assert_int_equal(hw_pmem_hash(&a), ha);
+    assert_int_equal(hw_pmem_hash(&b), hb);
+    assert_int_equal(hw_pmem_read(&b, 0x1008), 7);
+    assert_int_equal(hw_pmem_read(&b, 0x2000), 2);
+    assert_true(hw_pmem_write(&a, 0x1008, 9));
+    assert_int_equal(hw_pmem_read(&a, 0x1008), 9);
+    assert_int_equal(hw_pmem_read(&b, 0x1008), 7);
+    hw_pmem_fini(&a);
+    hw_pmem_fini(&b);
+    hw_frame_set_fini(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pmem_intern),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_tlb_fill),
         cmocka_unit_test(test_tlb_evict),
