@@ -15,18 +15,11 @@
 static bool view_is(struct os_checker *k, const struct hw_interp *cur, const struct hw_interp *nxt, bool insert,
                     uint64_t base, const struct hw_pte *pte, const char *what, char *why, size_t len)
 {
-    static _Thread_local struct hw_mapping *buf;
-    static _Thread_local size_t cap;
     (void)k;
-    if (cap < cur->len + 1) {
-        free(buf);
-        cap = cur->len + 16;
-        buf = malloc(cap * sizeof *buf);
-        if (!buf) {
-            cap = 0;
-            return model_refuse(why, len, "out of memory");
-        }
-    }
+    size_t cap = cur->len + 1;
+    struct hw_mapping *buf = malloc(cap * sizeof *buf); /* per call: no scratch outlives a thread */
+    if (!buf)
+        return model_refuse(why, len, "out of memory");
     unsigned n = (unsigned)cur->len;
     if (cur->len) /* memcpy from an empty map's NULL is undefined */
         memcpy(buf, cur->map, cur->len * sizeof *buf);
@@ -34,16 +27,18 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
         hl_mappings_insert(buf, &n, (unsigned)cap, base, pte);
     else
         hl_mappings_remove(buf, &n, base);
-    if (!hl_mappings_equal(buf, n, nxt->map, (unsigned)nxt->len)) {
+    bool same = hl_mappings_equal(buf, n, nxt->map, (unsigned)nxt->len);
+    if (!same) {
         /* name the first difference */
         unsigned i = 0;
         while (i < n && i < nxt->len && buf[i].base == nxt->map[i].base && hw_pte_equal(&buf[i].pte, &nxt->map[i].pte))
             i++;
         uint64_t at = i < n ? buf[i].base : (i < nxt->len ? nxt->map[i].base : 0);
-        return model_refuse(why, len, "%s: the MMU's view is not %s (first difference at 0x%" PRIx64 ")", what,
-                    insert ? "the old one plus the new mapping" : "the old one minus the mapping", at);
+        model_refuse(why, len, "%s: the MMU's view is not %s (first difference at 0x%" PRIx64 ")", what,
+                     insert ? "the old one plus the new mapping" : "the old one minus the mapping", at);
     }
-    return true;
+    free(buf);
+    return same;
 }
 
 /* x86pt's addition to spec_pt (the spec abstracts memory types away): a leaf the library
