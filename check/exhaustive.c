@@ -745,11 +745,87 @@ static bool blocks_from(struct search *S, const struct os_vars *s, uint32_t idx,
     return true;
 }
 
+/* Lazy A/D: the MMU's A/D step of a mapping sets A in every entry of its path and D in its
+ * leaf. It commutes with every step that does not access one of those entries in memory (walks
+ * record entries without A/D and set A and D idempotently; a store into a store buffer does not
+ * touch memory), so the search makes it only right before a step that does: a library load that
+ * would see a bit it sets, a compare-exchange, a store to memory, a Writeback, a zeroing or a
+ * frame reuse. Does the A/D step of the mapping with path w (a write: D too) race x? */
+static bool ad_races(const struct os_vars *s, const struct hw_walk *w, bool write, const struct os_step *x)
+{
+    for (unsigned l = 0; l <= w->layer; l++) {
+        uint64_t pa = w->entry_pa[l];
+        if (x->kind == OS_STEP_FRAME_REUSE) {
+            if (pa / HW_PAGE_SIZE == x->reuse_pa / HW_PAGE_SIZE)
+                return true;
+            continue;
+        }
+        if (!x->accessed)
+            return false;
+        if (x->access == OS_LIB_ZERO) {
+            if (pa / HW_PAGE_SIZE == x->write_pa / HW_PAGE_SIZE)
+                return true;
+            continue;
+        }
+        if (pa != x->write_pa || (x->access == OS_LIB_STORE && x->buffered))
+            continue;
+        if (x->access != OS_LIB_LOAD)
+            return true;
+        uint64_t now = hw_pmem_read(&s->hw.global_pt.mem, pa);
+        if (!(now & HW_BIT_A) || (l == w->layer && write && !(now & HW_BIT_D)))
+            return true;
+    }
+    return false;
+}
+
+#define AD_MAX 4
+/* Every choice, per mapping from j on, of no A/D step, a read one or a write one among those
+ * racing x, each chain then followed by every choice of walk blocks and x (blocks_from). */
+static bool ad_from(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
+                    const struct os_step *in, const struct os_step *out, const uint64_t *bases,
+                    const struct hw_walk *paths, unsigned nb, unsigned j, struct os_step *chain, unsigned n)
+{
+    if (j == nb)
+        return !n || blocks_from(S, s, idx, k, in, out, 0, chain, n, true);
+    if (!ad_from(S, s, idx, k, in, out, bases, paths, nb, j + 1, chain, n))
+        return false;
+    for (int w = 0; w < 2; w++) {
+        if (!ad_races(s, &paths[j], w, out))
+            continue;
+        chain[n] = hw_step(HW_STEP_ACCESSED_DIRTY, os_core_of(&S->c, 0));
+        chain[n].hw.vaddr = bases[j];
+        chain[n].hw.is_write = w;
+        if (!ad_from(S, s, idx, k, in, out, bases, paths, nb, j + 1, chain, n + 1))
+            return false;
+    }
+    return true;
+}
+
 static bool emit_blocks(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
                         const struct os_step *in, const struct os_step *out)
 {
     struct os_step chain[CHAIN_MAX];
-    return blocks_from(S, s, idx, k, in, out, 0, chain, 0, false);
+    if (!blocks_from(S, s, idx, k, in, out, 0, chain, 0, false))
+        return false;
+    if (!S->cfg->ad)
+        return true;
+    /* the mappings memory holds at a workload address or at a mapping of the writer's table */
+    uint64_t bases[AD_MAX];
+    struct hw_walk paths[AD_MAX];
+    unsigned nb = 0;
+    struct hw_pt_view pv = hw_vars_pt_view(&S->c.hw, &s->hw);
+    for (unsigned v = 0; v < S->cfg->nvaddrs + k->pt.len; v++) {
+        uint64_t va = v < S->cfg->nvaddrs ? S->cfg->vaddrs[v] : k->pt.map[v - S->cfg->nvaddrs].base;
+        struct hw_walk w;
+        if (hw_pt_walk(&pv, va, &w) != HW_WALK_PAGE)
+            continue;
+        bool dup = false;
+        for (unsigned i = 0; i < nb; i++)
+            dup |= bases[i] == w.base;
+        if (!dup && nb < AD_MAX)
+            bases[nb] = w.base, paths[nb++] = w;
+    }
+    return ad_from(S, s, idx, k, in, out, bases, paths, nb, 0, chain, 0);
 }
 
 /* Core's cache entries, each evicted (rl3 CacheEvict: any entry, any time). */
@@ -781,6 +857,11 @@ static bool emit_lazy_walks(struct search *S, const struct os_vars *s, uint32_t 
         for (unsigned p = 0; p < S->nplans[i]; p++) {
             const struct walk_plan *w = &S->plans[i * PLANS_MAX + p];
             unsigned n = 0;
+            /* a fresh walk from CR3 reads what memory holds now: its fill or cache fill is
+             * current and dropped at once, so all it leaves are A and D bits, which lazy A/D
+             * and the blocks before racing steps set where they matter */
+            if (S->cfg->ad && w->fresh && !w->from_cache)
+                continue;
             if (w->completes) {
                 chain_reads(w, w->nreads, core, chain, &n);
                 chain[n++] = hw_step(HW_STEP_WALK_TLB_FILL, core);
@@ -1152,7 +1233,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             if (!emit(S, s, idx, k, st))
                 return false;
         }
-    if (cfg->ad)
+    if (cfg->ad && !S->lazy) /* lazy: only right before what they race (emit_blocks) */
         for (size_t m = 0; m < k->pt.len; m++)
             for (int w = 0; w < 2; w++) {
                 memset(&st, 0, sizeof st);

@@ -100,8 +100,8 @@ static void project(void *arg, const struct os_consts *c, const struct os_vars *
             continue;
         }
         uint64_t w = hw_pmem_read(&t.hw.global_pt.mem, pa);
-        if (w & HW_BIT_A)
-            assert_true(hw_pmem_write(&t.hw.global_pt.mem, pa, w & ~HW_BIT_A));
+        if (w & (HW_BIT_A | HW_BIT_D))
+            assert_true(hw_pmem_write(&t.hw.global_pt.mem, pa, w & ~(HW_BIT_A | HW_BIT_D)));
     }
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 4096;
@@ -168,6 +168,15 @@ static void lazy_walks_reach_every_state(void **st)
     lazy_matches_full(&cfg);
     cfg.cores = cfg.threads = 1;
     cfg.mmu_pscache = 1;
+    lazy_matches_full(&cfg);
+    check_config_small(&cfg); /* two addresses, 4 KiB and 2 MiB pages: where lazy A/D counts */
+    cfg.progress = false;
+    cfg.mmu_walks = 1;
+    cfg.nframes = 1;
+    cfg.mmu_sbuf = 0;
+    cfg.alloc_fail = 0;
+    cfg.bad_calls = false;
+    cfg.protect = false;
     lazy_matches_full(&cfg);
 }
 
