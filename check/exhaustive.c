@@ -3,10 +3,13 @@
  * Successors of a state: every step over the configuration's finite sets (each idle thread
  * starts each operation on each vaddr/size/frame, loads and stores the first word of each
  * vaddr through each TLB entry or none; each core takes each of its operation's next steps or
- * acknowledges; each core fills each mapping and evicts each entry; optionally the A/D step).
- * Only sound successors are explored. States are deduplicated by a 64-bit hash of the whole
- * OS state (a collision would prune a state: probability ~ states^2 / 2^65). Each discovered
- * step is fully checked, so the first violation found has a shortest trace.
+ * acknowledges; each core fills each mapping and evicts each entry; optionally the A/D step),
+ * with the rl3 hardware as lazy walks, TLBs and A/D (below). Only sound successors are
+ * explored. States are deduplicated by a 64-bit key, the hash of the whole OS state or, with
+ * two alike cores, the smaller of it and the hash with the cores swapped (state_key; a
+ * collision would prune a state: probability ~ states^2 / 2^65). Each discovered step is fully
+ * checked, so the first violation found has a shortest trace. Worker threads expand batches of
+ * the queue and the main thread merges them in order (the driver, at the end).
  */
 #include "check.h"
 #include "ptlib.h"
