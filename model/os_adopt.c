@@ -137,16 +137,6 @@ static bool reachable_dirs(const struct os_vars *s, unsigned maxphyaddr, uint64_
     return hw_pt_visit(&v, mark_dir, &d, NULL) == HW_INTERP_OK;
 }
 
-static bool same_view(const struct hw_interp *a, const struct hw_interp *b)
-{
-    if (a->len != b->len)
-        return false;
-    for (size_t i = 0; i < a->len; i++)
-        if (a->map[i].base != b->map[i].base || !hw_pte_equal(&a->map[i].pte, &b->map[i].pte))
-            return false;
-    return true;
-}
-
 /* A valid image after adopt (s) against before it (its view, its directories): the same view,
  * every directory given back that is no longer linked and none that is, and in every linked
  * directory no not-present garbage, the count of its present entries, and (but for the root)
@@ -161,7 +151,7 @@ static bool judge_valid(const struct os_consts *c, const struct os_vars *s, cons
         return model_refuse(why, len, "adopt refuses a well-formed image (%s)", os_pt_error_name(res->error));
     if (!os_interp_pt_mem(c, s, &view, why, len))
         return false;
-    bool same = same_view(view0, &view);
+    bool same = hw_interp_equal(view0, &view);
     hw_interp_fini(&view);
     if (!same)
         return model_refuse(why, len, "adopt changed the mappings of the table");
