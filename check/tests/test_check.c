@@ -80,6 +80,16 @@ struct projection {
     size_t n, cap;
 };
 
+static void projection_add(struct projection *p, uint64_t h)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 4096;
+        p->h = realloc(p->h, p->cap * sizeof *p->h);
+        assert_non_null(p->h);
+    }
+    p->h[p->n++] = h;
+}
+
 static void project(void *arg, const struct os_consts *c, const struct os_vars *s)
 {
     struct projection *p = arg;
@@ -114,12 +124,7 @@ static void project(void *arg, const struct os_consts *c, const struct os_vars *
         if (w & (HW_BIT_A | HW_BIT_D))
             assert_true(hw_pmem_write(&t.hw.global_pt.mem, pa, w & ~(HW_BIT_A | HW_BIT_D)));
     }
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 4096;
-        p->h = realloc(p->h, p->cap * sizeof *p->h);
-        assert_non_null(p->h);
-    }
-    p->h[p->n++] = os_vars_hash(&t);
+    projection_add(p, os_vars_hash(&t));
     os_vars_fini(&t);
 }
 
@@ -207,12 +212,7 @@ static void project_class(void *arg, const struct os_consts *c, const struct os_
     uint64_t h = os_vars_hash(s), w = os_vars_hash_perm(s, swapped, swapped);
     assert_true(w == os_vars_hash(&t));
     os_vars_fini(&t);
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 4096;
-        p->h = realloc(p->h, p->cap * sizeof *p->h);
-        assert_non_null(p->h);
-    }
-    p->h[p->n++] = w < h ? w : h;
+    projection_add(p, w < h ? w : h);
 }
 
 /* Core symmetry (exhaustive.c state_key) is a reduction, not a restriction: with two cores
