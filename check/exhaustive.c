@@ -976,7 +976,7 @@ static uint64_t probe_key(const struct os_vars *s, const struct os_step *st, uns
 static bool emit_probe(struct search *S, const struct os_vars *s, uint32_t idx, const struct os_checker *k,
                        struct os_step st, unsigned variant)
 {
-    if (os_kernel_lock(&S->c, s) >= 0 || s->run.buf || os_sbuf_writer(&S->c, s) >= 0)
+    if (!os_table_idle(&S->c, s))
         return true; /* disabled */
     uint64_t key = probe_key(s, &st, variant);
     if (hset_has(&S->G->probed, key) || hset_has(&S->local_probed, key))

@@ -574,13 +574,18 @@ static enum os_step_status step_resolve(const struct os_consts *c, const struct 
     return OS_STEP_OK;
 }
 
+bool os_table_idle(const struct os_consts *c, const struct os_vars *s)
+{
+    return os_kernel_lock(c, s) < 0 && !s->run.buf && os_sbuf_writer(c, s) < 0;
+}
+
 /* x86pt's extension: a probe of x86pt_destroy while no operation holds the lock. It runs on a
  * copy of the state, which is then dropped (destroy kills the table): the step itself is a
  * Stutter; os_lib_destroy judges what destroy did. */
 static enum os_step_status step_destroy_probe(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                               struct os_vars *s2, char *why, size_t len)
 {
-    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || os_sbuf_writer(c, s1) >= 0)
+    if (!os_table_idle(c, s1))
         return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
     struct os_vars scratch;
     if (!os_vars_copy(&scratch, s1))

@@ -331,6 +331,9 @@ unsigned os_sbuf_len(const struct os_consts *c, const struct os_vars *s, unsigne
 
 /* os.rs: kernel_lock: the core index holding it, or -1. */
 int os_kernel_lock(const struct os_consts *c, const struct os_vars *s);
+/* No operation holds the lock, runs, or has stores in a buffer: the table is still, as the
+ * probes (destroy, adopt, refused calls) need it. */
+bool os_table_idle(const struct os_consts *c, const struct os_vars *s);
 
 /* Pool helpers for implementations: take the lowest free frame of pool (a copy). */
 bool os_pt_alloc(const struct os_consts *c, uint64_t *pool, uint64_t *frame);

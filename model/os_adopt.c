@@ -203,7 +203,7 @@ static bool judge_hostile(const struct os_consts *c, const struct os_vars *s, co
 enum os_step_status os_step_adopt_probe(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                         struct os_vars *s2, char *why, size_t len)
 {
-    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || os_sbuf_writer(c, s1) >= 0)
+    if (!os_table_idle(c, s1))
         return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
     enum os_adopt_image img = (enum os_adopt_image)st->adopt_image;
     struct os_vars s;

@@ -69,7 +69,7 @@ enum os_step_status os_step_bad_call(const struct os_consts *c, const struct os_
 {
     if (!os_ult_ok(c, s1, st->ULT_id, why, len))
         return OS_STEP_DISABLED;
-    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || os_sbuf_writer(c, s1) >= 0)
+    if (!os_table_idle(c, s1))
         return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
     if (st->bad.range && st->bad.op == OS_PT_RESOLVE)
         return model_refuse(why, len, "no range resolve"), OS_STEP_DISABLED;
