@@ -61,7 +61,8 @@ $(BUILD)/sim/%.o: sim/%.c $(wildcard sim/*.h) include/x86pt/x86pt.h
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
 
 # TESTS: hosted test programs (also run under sanitizers and with clang).
-# SYSTEM_TESTS: programs that boot QEMU; run once, by `make test`.
+# SYSTEM_TESTS: programs that boot QEMU, or rebuild the tree themselves (the mutants); run
+# once, by `make test`.
 TESTS :=
 SYSTEM_TESTS :=
 BENCH_PROGS :=

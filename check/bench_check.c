@@ -9,6 +9,8 @@
  *                           2 threads, 2 vaddrs, 2 sizes), with its state count
  *   check_exhaustive_hw     the same of `exhaustive --hw` (non-atomic walks, caches, A/D,
  *                           every flag combination; lazy walks)
+ *   check_exhaustive_hw_full  the same of `exhaustive --hw-full` (all of that with store
+ *                           buffers, two addresses and 4 KiB and 2 MiB pages)
  */
 #include "check.h"
 
@@ -59,7 +61,9 @@ int main(void)
     static const struct {
         const char *name;
         void (*config)(struct check_config *);
-    } ex[] = { { "check_exhaustive_small", check_config_small }, { "check_exhaustive_hw", check_config_small_hw } };
+    } ex[] = { { "check_exhaustive_small", check_config_small },
+               { "check_exhaustive_hw", check_config_small_hw },
+               { "check_exhaustive_hw_full", check_config_hw_full } };
     for (unsigned i = 0; i < sizeof ex / sizeof ex[0]; i++) {
         ex[i].config(&cfg);
         cfg.progress = false;

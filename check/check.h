@@ -72,6 +72,9 @@ void check_config_ranges(struct check_config *cfg);
 void check_config_small_ranges(struct check_config *cfg);
 /* x86pt check exhaustive --hw: walks, caches, A/D, all flags, one 4 KiB page (config.c). */
 void check_config_small_hw(struct check_config *cfg);
+/* x86pt check exhaustive --hw-full: walks, caches, store buffers, A/D, all flags, two
+ * addresses, 4 KiB and 2 MiB pages. */
+void check_config_hw_full(struct check_config *cfg);
 /* Fill os constants (ULT2core round robin). */
 void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl);
 

@@ -6,7 +6,7 @@
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
- *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress
+ *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress
  *          --pt-reserved N (frames below N are never handed out)
  *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
  *          configuration; put it first, it resets the configuration)
@@ -46,7 +46,7 @@ static int usage(void)
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
                     "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
-                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress\n"
+                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress\n"
                     "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
@@ -135,6 +135,8 @@ int check_main(int argc, char **argv)
             check_config_small(&cfg);
         else if (!strcmp(a, "--hw"))
             check_config_small_hw(&cfg);
+        else if (!strcmp(a, "--hw-full"))
+            check_config_hw_full(&cfg);
         else if (!strcmp(a, "--ranges"))
             mode == EXHAUSTIVE ? check_config_small_ranges(&cfg) : check_config_ranges(&cfg);
         else if (!strcmp(a, "--no-protect"))

@@ -138,10 +138,9 @@ void check_config_ranges(struct check_config *cfg)
 /* One core per thread, two threads: a 2 MiB page at 0 (or a range of 4 KiB pages) meets
  * range operations around the 2 MiB boundary; a split happens when an unmap_range or
  * protect_range ends inside the 2 MiB page. */
-/* The hostile hardware whole, on what it can finish (README, "Lazy walks"): two cores with a
- * thread each, non-atomic walks, paging-structure caches and A/D, racing map / unmap / protect
- * of a 4 KiB page at 0 in every flag combination. Not yet: a second address, 2 MiB pages and
- * store buffers at once (the small configuration has those with atomic walks). */
+/* The hostile hardware on one page: two cores with a thread each, non-atomic walks,
+ * paging-structure caches and A/D, racing map / unmap / protect of a 4 KiB page at 0 in every
+ * flag combination; small enough for the unit tests (check_config_hw_full has it all). */
 void check_config_small_hw(struct check_config *cfg)
 {
     check_config_small(cfg);
@@ -151,6 +150,21 @@ void check_config_small_hw(struct check_config *cfg)
     cfg->mmu_pscache = 1;
     cfg->mmu_sbuf = 0;
     cfg->alloc_fail = 0;
+}
+
+/* The hostile hardware whole (issue 10's small configuration): the small configuration's two
+ * cores and threads, addresses 0 and 0x1000 (inside a 2 MiB page at 0), 4 KiB and 2 MiB pages,
+ * writable and no-execute both ways, A/D, non-atomic walks, one paging-structure cache entry
+ * per level and a store buffer of one store per core, frame 0; refused calls, refused
+ * allocations and the probes as in the small configuration. */
+void check_config_hw_full(struct check_config *cfg)
+{
+    check_config_small(cfg);
+    cfg->nframes = 1;
+    cfg->flags_all = true;
+    cfg->mmu_walks = 1;
+    cfg->mmu_pscache = 1;
+    cfg->mmu_sbuf = 1;
 }
 
 void check_config_small_ranges(struct check_config *cfg)

@@ -337,9 +337,47 @@ static void build_trace(struct search *S, uint32_t idx)
     free(path);
 }
 
-/* Lazy walks: a walk that read only what memory still holds ends, and a cached entry that a
- * walk from CR3 would fill now is evicted (walk_is_current, cache_entry_is_current): the
- * steps that do it go at the chain's end, which emit_chain then takes too. */
+/* Cache a stale walk and end it (drop_current). A walk that has read directory entries and not
+ * its leaf can do nothing that walks from the cache entries it would fill cannot: read on from
+ * its deepest one, fill the others. So when every level it read has room for its entry (or
+ * holds it, or would have it from a walk from CR3 now), the search takes the state with the
+ * entries and without the walk, which can do more: it may also evict them, start another walk
+ * and outlive an INVLPG of a neighbour in the walk's PML4 slot. */
+static unsigned walk_to_cache(const struct os_consts *c, const struct os_vars *s, unsigned i, struct os_step *chain,
+                              unsigned n)
+{
+    struct hw_core core = os_core_of(c, i);
+    const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
+    if (!c->hw.mmu_pscache || m->nwalks != 1)
+        return n;
+    const struct hw_mmu_walk *w = &m->walks[0];
+    if (w->complete || w->next == w->from || w->next > HW_PSCACHE_LEVELS)
+        return n;
+    unsigned fills = 0;
+    for (unsigned l = w->from; l < w->next; l++) {
+        bool have = false;
+        for (unsigned e = 0; e < m->npscache[l]; e++)
+            have |= m->pscache[l][e].key == hw_pscache_key(w->vaddr, l) &&
+                    m->pscache[l][e].table == w->table[l + 1] && m->pscache[l][e].rights == w->rights[l + 1];
+        if (have || hw_mmu_path_current(&c->hw, &s->hw, core, w->vaddr, l, w->table[l + 1], w->rights[l + 1]))
+            continue;
+        unsigned kept = 0; /* drop_current evicts the current ones first */
+        for (unsigned e = 0; e < m->npscache[l]; e++)
+            kept += !cache_entry_is_current(c, s, i, l, e);
+        if (kept >= c->hw.mmu_pscache || n + fills + 2 > CHAIN_MAX)
+            return n;
+        chain[n + fills] = hw_step(HW_STEP_CACHE_FILL, core);
+        chain[n + fills++].hw.cache_level = l;
+    }
+    n += fills;
+    chain[n++] = hw_step(HW_STEP_WALK_ABORT, core);
+    return n;
+}
+
+/* Lazy walks: a walk that read only what memory still holds ends, a cached entry that a walk
+ * from CR3 would fill now is evicted (walk_is_current, cache_entry_is_current), and another
+ * walk becomes cache entries where it can (walk_to_cache): the steps that do it go at the
+ * chain's end, which emit_chain then takes too. */
 static unsigned drop_current(struct search *S, const struct os_vars *s, struct os_step *chain, unsigned n)
 {
     const struct os_consts *c = &S->c;
@@ -348,7 +386,8 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
         const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
         if (!m)
             continue;
-        if (walk_is_current(c, s, i) && n < CHAIN_MAX)
+        bool current = walk_is_current(c, s, i);
+        if (current && n < CHAIN_MAX)
             chain[n++] = hw_step(HW_STEP_WALK_ABORT, core);
         for (unsigned l = 0; l < HW_PSCACHE_LEVELS; l++)
             for (unsigned e = m->npscache[l]; e-- > 0;) /* from the top: eviction keeps lower indices */
@@ -357,6 +396,8 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
                     chain[n].hw.cache_level = l, chain[n].hw.cache_index = e;
                     n++;
                 }
+        if (!current) /* after the evictions, whose indices are those of s */
+            n = walk_to_cache(c, s, i, chain, n);
         const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s->hw, core);
         for (uint32_t e = 0; e < tlb->len; e++)
             if (hw_mmu_tlb_current(&c->hw, &s->hw, core, &tlb->entries[e], false) && n < CHAIN_MAX) {

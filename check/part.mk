@@ -35,9 +35,10 @@ BENCH_PROGS += $(BUILD)/check/bench_check
 check-mutants: $(BUILD)/check/x86pt-check
 	./$(BUILD)/check/x86pt-check --mutants
 
-# The mutant run as a test of its own (about a minute).
+# The mutant run as a test of its own. Run once, with the default compiler: each mutant is a
+# build of its own with the default compiler anyway, whatever suite asks for it.
 $(BUILD)/check/tests/test_mutants: check/tests/test_mutants.sh $(BUILD)/check/x86pt-check
 	@mkdir -p $(dir $@)
 	cp $< $@
 	chmod +x $@
-TESTS += $(BUILD)/check/tests/test_mutants
+SYSTEM_TESTS += $(BUILD)/check/tests/test_mutants
