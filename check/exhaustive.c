@@ -25,6 +25,7 @@
  * fresh one from CR3 or from a cached entry), as the reads it would make, each simulated. */
 #define PLANS_MAX 64
 #define CHAIN_MAX 64
+#define RANGE_SPLIT_DIRS_MAX 4 /* a split needs at most a 1 GiB page and one 2 MiB part per end */
 struct walk_plan {
     struct os_step init;            /* WalkInit of a fresh walk */
     bool fresh, from_cache;
@@ -550,8 +551,12 @@ static bool range_starts(struct search *S, const struct os_vars *s, uint32_t idx
         st.policy = HL_POLICY_LARGEST_FIT;
         st.split = true;
         st.flags.is_writable = ops[i].kind == OS_STEP_MAP_RANGE_START;
-        if (!emit(S, s, idx, k, st))
-            return false;
+        /* and with the allocator refusing each directory the split needs (hlspec.h: nomem;
+         * the model disables a refusal beyond them) */
+        unsigned refusals = S->cfg->alloc_fail && ops[i].kind != OS_STEP_MAP_RANGE_START ? RANGE_SPLIT_DIRS_MAX : 0;
+        for (st.fail_alloc = 0; st.fail_alloc <= refusals; st.fail_alloc++)
+            if (!emit(S, s, idx, k, st))
+                return false;
     }
     return true;
 }

@@ -314,10 +314,12 @@ static void gen_range_start(struct runner *r, struct os_step *st)
         uint64_t z = psize[st->policy];
         if (st->vaddr % z || st->paddr % z || st->length % z)
             st->policy = HL_POLICY_LARGEST_FIT;
-    } else if (kind < 5) {
-        st->kind = OS_STEP_UNMAP_RANGE_START;
     } else {
-        st->kind = OS_STEP_PROTECT_RANGE_START;
+        st->kind = kind < 5 ? OS_STEP_UNMAP_RANGE_START : OS_STEP_PROTECT_RANGE_START;
+        /* the allocator refuses one of the directories the split needs (hlspec.h: nomem) */
+        unsigned dirs = st->split ? hl_range_split_dirs(r->k.pt.map, r->k.pt.len, st->vaddr, st->length) : 0;
+        if (dirs && r->cfg->alloc_fail && below(r, r->cfg->alloc_fail) == 0)
+            st->fail_alloc = 1 + below(r, dirs);
     }
 }
 
@@ -610,7 +612,7 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     default: break;
     }
     s->allocs_refused += st->alloc_failed;
-    s->nomem += st->nomem;
+    s->nomem += st->nomem && st->kind != OS_STEP_UNMAP_END && st->kind != OS_STEP_PROTECT_END; /* a range's OpEnd counted */
     if (st->accessed) {
         s->lib_loads += st->access == OS_LIB_LOAD;
         s->lib_stores += st->access == OS_LIB_STORE && st->kind != OS_STEP_HW;

@@ -50,7 +50,8 @@ static bool args_equal(const struct hl_args *a, const struct hl_args *b)
         return false;
     if (hl_args_is_range(a->kind))
         return a->length == b->length && a->paddr == b->paddr && a->policy == b->policy && a->split == b->split &&
-               a->lo == b->lo && a->hi == b->hi && a->ok == b->ok && hl_flags_equal(a->flags, b->flags);
+               a->lo == b->lo && a->hi == b->hi && a->ok == b->ok && a->nomem == b->nomem &&
+               hl_flags_equal(a->flags, b->flags);
     return a->kind != HL_ARGS_PROTECT || hl_flags_equal(a->flags, b->flags);
 }
 

@@ -46,8 +46,8 @@
  * own, written as the seed writes map and unmap. A range is [vaddr, vaddr + length).
  *
  *   AbstractArguments::MapRange     { vaddr, length, paddr, flags, policy, region, ok }
- *   AbstractArguments::UnmapRange   { vaddr, length, split, region, ok }
- *   AbstractArguments::ProtectRange { vaddr, length, flags, split, region, ok }
+ *   AbstractArguments::UnmapRange   { vaddr, length, split, region, ok, nomem }
+ *   AbstractArguments::ProtectRange { vaddr, length, flags, split, region, ok, nomem }
  *
  *   pages(MapRange): the pages the range is made of, P. The page containing address b is the
  *       first layer l (1 GiB, 2 MiB, 4 KiB; only the forced one under ONLY_*) whose slot
@@ -66,6 +66,13 @@
  *       MapRange:   !candidate_mapping_overlaps_existing_vmem(mappings, vaddr, length)
  *                   (else Err(overlap));
  *       Unmap/ProtectRange: split || no mapping straddles the range (else Err(straddle)).
+ *   split_dirs(mappings, range): the directories split(every straddler) makes, one per page
+ *       it splits (a 1 GiB page, and each of its 2 MiB parts split again; hl_range_split_dirs).
+ *   nomem (Unmap/ProtectRange, x86pt's extension): the allocator will refuse the split one of
+ *       its split_dirs directories, so the operation returns X86PT_E_NOMEM and changes
+ *       nothing. The environment's choice, fixed at Start like ok (a prophecy: the library
+ *       takes every directory before its first store, and nothing else can change the region
+ *       meanwhile); only with ok and split_dirs > 0.
  *
  *   step_MapRange_enabled: vaddr, paddr, length 4 KiB-aligned; under ONLY_* all three aligned
  *       to that size; [vaddr, vaddr + length) inside [0, MAX_BASE) on one side of 2^47 (the
@@ -79,6 +86,7 @@
  *   step_XRange_start(c, s1, s2, thread_id, args): enabled, valid thread, thread Empty;
  *       if sound: thread_state[thread_id] = args (with region and ok), and
  *         MapRange:     mappings unchanged;
+ *         Unmap/ProtectRange with nomem: mappings unchanged;
  *         UnmapRange:   if ok: mappings = split(every straddler) minus every mapping inside
  *                       the range (like the seed's UnmapStart, the whole effect is at Start);
  *         ProtectRange: if ok: mappings = split(every straddler), each mapping inside the
@@ -90,12 +98,13 @@
  *       page of P not yet in mappings; otherwise (Unmap/ProtectRange) mappings unchanged.
  *       mem agrees on s1's domain; thread states and sound unchanged.
  *   step_XRange_end(c, s1, s2, thread_id, result): thread_state[thread_id] is the range
- *       operation, becomes Empty; result == ok; and
+ *       operation, becomes Empty; result == ok, or Err(X86PT_E_NOMEM) exactly when nomem
+ *       (MapRange: whenever the allocator refused a frame, hlspec_nomem.c); and
  *         MapRange, ok:  every page of P is in mappings (all of it, none missing);
  *         ProtectRange, ok: mappings = s1.mappings with each mapping inside the range set to
  *                       flags;
  *         otherwise mappings unchanged. mem unchanged; sound unchanged.
- *   Err changes nothing: no RangeStore, mappings as at Start.
+ *   Err changes nothing: no RangeStore, mappings as at Start (with nomem: as before Start).
  *
  * and one more change to step_ReadWrite, per address: after a split a TLB may still hold the
  * huge page, whose base is no longer a mapping. The ReadWrite's pte may then be any pte that
@@ -154,6 +163,7 @@ struct hl_args {
     bool split;
     uint64_t lo, hi;       /* region */
     bool ok;
+    bool nomem;            /* Unmap/ProtectRange: the split will be refused a directory */
 };
 
 static inline bool hl_args_is_range(enum hl_args_kind k) { return k >= HL_ARGS_MAP_RANGE; }
@@ -206,8 +216,9 @@ struct hl_step {
     unsigned policy;          /* MapRangeStart */
     bool split;               /* Unmap/ProtectRangeStart */
     bool result_ok;           /* MapEnd, UnmapEnd, ProtectEnd: Ok(()) / Err(()) */
-    bool nomem;               /* MapEnd, MapRangeEnd: x86pt's extension, the Err is
-                                 X86PT_E_NOMEM (the allocator refused a frame): nothing changed */
+    bool nomem;               /* *End: x86pt's extension, the Err is X86PT_E_NOMEM (the
+                                 allocator refused a frame): nothing changed; Unmap/
+                                 ProtectRangeStart: the split will be refused one (hlspec.h) */
     /* ReadWrite: RWOp and pte: Option<(nat, PageTableEntry)> */
     bool is_store;
     uint64_t new_value;       /* Store */
@@ -265,6 +276,8 @@ void hl_map_range_page(uint64_t vaddr, uint64_t length, uint64_t paddr, unsigned
                        uint64_t *base, uint64_t *size);
 /* Is m exactly a page of pages(a) (a MapRange)? */
 bool hl_map_range_has_page(const struct hl_args *a, const struct hw_mapping *m);
+/* split_dirs: the directories split(every mapping of m straddling the range) makes. */
+unsigned hl_range_split_dirs(const struct hw_mapping *m, size_t n, uint64_t vaddr, uint64_t length);
 /* m straddles [first, last] (inclusive): it intersects it without lying inside. */
 bool hl_straddles(const struct hw_mapping *m, uint64_t first, uint64_t last);
 /* Append split(m, [first, last]) (or m itself if it does not straddle) to out[*n]; for each

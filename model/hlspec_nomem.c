@@ -1,10 +1,13 @@
-/* x86pt's extension of the high-level spec: a map or map_range the allocator refuses a frame.
+/* x86pt's extension of the high-level spec: a map, map_range, or split of an unmap_range or
+ * protect_range the allocator refuses a frame.
  *
  * The seed cannot say this: its OS starts a map only with 3 free frames (os.rs
  * step_Map_enabled), enough for any map, so its map never runs dry. x86pt's allocator is the
  * caller's and may refuse at any call; the contract (x86pt.h) then returns X86PT_E_NOMEM with
  * nothing changed. So MapEnd/MapRangeEnd with the NOMEM Err: whatever the overlap check would
- * have said, the result is Err and the mappings and memory are those of s1. */
+ * have said, the result is Err and the mappings and memory are those of s1. An unmap or
+ * protect range takes effect at its Start, so its refusal is fixed there (hlspec.h: nomem,
+ * hlspec_range.c): its Start changes nothing and its End is this one. */
 #include "hlspec_internal.h"
 #include "why.h"
 

@@ -67,6 +67,30 @@ void hl_range_region(const struct hw_mapping *m, size_t n, enum hl_args_kind kin
         *lo = vaddr, *hi = vaddr + length;
 }
 
+/* Directories split(page) makes: one for the page, and those of its parts that straddle too
+ * (only a part holding an end of the range can; both ends may share one). */
+static unsigned split_dirs(uint64_t base, uint64_t size, uint64_t first, uint64_t last)
+{
+    struct hw_mapping m = { .base = base, .pte = { .frame = { 0, size } } };
+    if (size <= HW_L3_ENTRY_SIZE || !hl_straddles(&m, first, last))
+        return 0;
+    uint64_t sub = size / 512, a = base + (first - base) / sub * sub, b = base + (last - base) / sub * sub;
+    unsigned n = 1;
+    if (first > base)
+        n += split_dirs(a, sub, first, last);
+    if (last < base + size - 1 && (first <= base || b != a))
+        n += split_dirs(b, sub, first, last);
+    return n;
+}
+
+unsigned hl_range_split_dirs(const struct hw_mapping *m, size_t n, uint64_t vaddr, uint64_t length)
+{
+    unsigned dirs = 0;
+    for (size_t i = 0; length && i < n; i++)
+        dirs += split_dirs(m[i].base, m[i].pte.frame.size, vaddr, vaddr + length - 1);
+    return dirs;
+}
+
 void hl_map_range_page(uint64_t vaddr, uint64_t length, uint64_t paddr, unsigned policy, uint64_t b,
                        uint64_t *base, uint64_t *size)
 {
@@ -182,6 +206,12 @@ bool hl_step_Range_start(const struct hl_consts *c, const struct hl_vars *s1, co
     if (kind != HL_ARGS_UNMAP_RANGE)
         a.flags = st->flags;
     hl_range_region(s1->mappings, s1->nmappings, kind, a.vaddr, a.length, a.split, &a.lo, &a.hi, &a.ok);
+    if (st->nomem) { /* x86pt's extension: the split will be refused a directory */
+        if (kind == HL_ARGS_MAP_RANGE || !a.ok || !a.split ||
+            !hl_range_split_dirs(s1->mappings, s1->nmappings, a.vaddr, a.length))
+            return model_refuse(why, len, "%s: nomem, but the operation splits nothing", name);
+        a.nomem = true;
+    }
     bool sound = !hl_overlaps_inflight_vmem(c, s1, a.lo, a.hi - a.lo);
     if (kind == HL_ARGS_MAP_RANGE && a.length) {
         struct hw_pte fr = { { a.paddr, a.length }, a.flags };
@@ -194,7 +224,7 @@ bool hl_step_Range_start(const struct hl_consts *c, const struct hl_vars *s1, co
         return false;
     if (s2->sound != s1->sound)
         return model_refuse(why, len, "sound changed");
-    if (kind == HL_ARGS_MAP_RANGE || !a.ok || !a.length)
+    if (kind == HL_ARGS_MAP_RANGE || !a.ok || !a.length || a.nomem)
         return hl_mappings_same(s1, s2, why, len) && hl_mem_equal(c, s1, s2, hl_no_except, 0, why, len);
     struct piece_ctx x = { a.vaddr, a.vaddr + a.length - 1, kind, a.flags, false };
     unsigned n;
@@ -250,6 +280,12 @@ bool hl_step_Range_end(const struct hl_consts *c, const struct hl_vars *s1, cons
     if (a->kind != range_kind(st->kind))
         return model_refuse(why, len, "%s: thread %u is not in this range operation", name, st->thread_id);
     if (st->nomem && a->kind == HL_ARGS_MAP_RANGE)
+        return hl_step_End_nomem(c, s1, s2, st, why, len);
+    if (st->nomem != a->nomem)
+        return model_refuse(why, len, "%s: %s", name,
+                    a->nomem ? "the split was refused a directory, yet the result is not X86PT_E_NOMEM"
+                             : "X86PT_E_NOMEM, but no directory of a split was refused");
+    if (a->nomem)
         return hl_step_End_nomem(c, s1, s2, st, why, len);
     if (st->result_ok != a->ok)
         return model_refuse(why, len, "%s: result is %s but the contract says %s", name, st->result_ok ? "Ok" : "Err",

@@ -364,6 +364,10 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
     if (res->nomem && !ns->alloc_failed)
         return model_refuse(why, len, "the library ran out of directories although the pool held what it may need"),
                OS_STEP_VIOLATION;
+    if (cs->range && cs->rg.fail_alloc && !ns->alloc_failed)
+        return model_refuse(why, len, "the allocator was to refuse directory %u of the split, but the library asked "
+                            "for only %u", cs->rg.fail_alloc, ns->rg.allocs),
+               OS_STEP_VIOLATION;
     if (!res->ok && ns->stored)
         return model_refuse(why, len, "the library failed but changed the table"), OS_STEP_VIOLATION;
     st->result_ok = res->ok;
@@ -371,7 +375,7 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
     bool map = cs->kind == OS_MAP_EXECUTING;
     /* x86pt's extension: X86PT_E_NOMEM, once the allocator refused a frame, is an Err that
      * changed nothing (no store, every frame given back: os_inv_tidy) */
-    if (res->nomem && map)
+    if (res->nomem && (map || cs->range))
         return st->nomem = true, OS_STEP_OK;
     if (res->nomem)
         return model_refuse(why, len, "an unmap or protect returned X86PT_E_NOMEM"), OS_STEP_VIOLATION;
@@ -443,6 +447,8 @@ static enum os_step_status step_op_end(const struct os_consts *c, const struct o
     if ((r = check_result(s1, st, cs, os_cs_of(s2, st->core), &res, why, len)) != OS_STEP_OK)
         return r;
     os_cs_of(s2, st->core)->kind = from + 1; /* *OpDone */
+    if (st->nomem) /* a range's split refused (hlspec.h: nomem): an Err at End */
+        os_cs_of(s2, st->core)->result_ok = false;
     return OS_STEP_OK;
 }
 
@@ -519,6 +525,7 @@ static enum os_step_status step_end(const struct os_consts *c, const struct os_v
         return model_refuse(why, len, "not ready to end"), OS_STEP_DISABLED;
     st->result_ok = cs->result_ok;
     st->range = cs->range;
+    st->nomem = cs->alloc_failed;
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     os_run_drop(&s2->run);

@@ -109,6 +109,10 @@ struct os_range {
     uint64_t lo, hi;        /* the region in flight [lo, hi): the range, widened (split mode) to
                                the pages straddling its ends; fixed at Start */
     bool will_ok;           /* the contract's result, fixed at Start (hl_range_region) */
+    unsigned fail_alloc;    /* Unmap/ProtectRange: the allocator refuses the split's
+                               fail_alloc-th directory (0: none); fixed at Start (hlspec.h:
+                               nomem), counted by allocs */
+    unsigned allocs;
     bool shrinks;           /* ProtectRange: some page inside loses permissions (from OpStart) */
 };
 
@@ -402,7 +406,8 @@ struct os_step {
     uint64_t paddr;         /* MapRangeStart */
     unsigned policy;        /* MapRangeStart: enum hl_policy */
     bool split;             /* Unmap/ProtectRangeStart */
-    unsigned fail_alloc;    /* a step that runs the library: the allocator fails its fail_alloc-th
+    unsigned fail_alloc;    /* Unmap/ProtectRangeStart: the split's; a step that runs the
+                               library: the allocator fails its fail_alloc-th
                                allocation of this step (1-based; 0: none). Only a map's or a
                                map_range's (x86pt's extension, os_lib.c) */
     uint64_t reuse_pa, reuse_value; /* FrameReuse: a free frame, filled with the value */

@@ -145,13 +145,17 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
     }
     case OS_STEP_UNMAP_RANGE_START:
     case OS_STEP_PROTECT_RANGE_START:
-        snprintf(buf, len, "thread %u %s [0x%" PRIx64 ", 0x%" PRIx64 ")%s%s%s (%s)", st->ULT_id, os_step_name(st->kind),
-                 st->vaddr, st->vaddr + st->length,
-                 st->kind == OS_STEP_UNMAP_RANGE_START ? "" : st->flags.is_writable ? " W" : " RO",
-                 st->kind == OS_STEP_UNMAP_RANGE_START ? "" : st->flags.is_supervisor ? " S" : " U",
-                 st->kind == OS_STEP_PROTECT_RANGE_START && st->flags.disable_execute ? " XD" : "",
-                 st->split ? "split straddlers" : "straddle fails");
+    {
+        int n = snprintf(buf, len, "thread %u %s [0x%" PRIx64 ", 0x%" PRIx64 ")%s%s%s (%s)", st->ULT_id,
+                         os_step_name(st->kind), st->vaddr, st->vaddr + st->length,
+                         st->kind == OS_STEP_UNMAP_RANGE_START ? "" : st->flags.is_writable ? " W" : " RO",
+                         st->kind == OS_STEP_UNMAP_RANGE_START ? "" : st->flags.is_supervisor ? " S" : " U",
+                         st->kind == OS_STEP_PROTECT_RANGE_START && st->flags.disable_execute ? " XD" : "",
+                         st->split ? "split straddlers" : "straddle fails");
+        if (st->fail_alloc && n >= 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, ", the allocator will refuse directory %u of the split", st->fail_alloc);
         return;
+    }
     default:
         break;
     }

@@ -594,11 +594,13 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
         switch (a.kind) {
         case OS_LIB_ALLOC: {
             /* x86pt's extension: the allocator may refuse a map or map_range any frame (the
-             * seed's OS waits for 3 free frames, so its map never meets a refusal). An
-             * unmap/protect range's split is not refused: its Start already took the pieces
-             * out of the abstract state (README: what the checker cannot see). */
-            bool refuse = ++st->nallocs == st->fail_alloc && rq.op == OS_PT_MAP;
+             * seed's OS waits for 3 free frames, so its map never meets a refusal), and an
+             * unmap/protect range's split the one its Start named (hlspec.h: nomem). */
+            bool refuse = rq.op == OS_PT_MAP ? ++st->nallocs == st->fail_alloc
+                                             : cs->range && ++cs->rg.allocs == cs->rg.fail_alloc;
             uint64_t f = refuse ? OS_LIB_ALLOC_FAILED : take_frame(c, s2);
+            if (refuse && rq.op != OS_PT_MAP)
+                st->fail_alloc = cs->rg.fail_alloc; /* for the trace */
             if (refuse)
                 st->alloc_failed = cs->alloc_failed = true;
             if (!respond(&s2->run, &own, f))

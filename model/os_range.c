@@ -85,7 +85,15 @@ enum os_step_status os_step_range_start(const struct os_consts *c, const struct 
         return OS_STEP_DISABLED; /* malformed: the checker reports it elsewhere */
     hl_range_region(pt.map, pt.len, kinds[op], st->vaddr, st->length, ns.rg.split, &ns.rg.lo, &ns.rg.hi,
                     &ns.rg.will_ok);
+    /* x86pt's extension (hlspec.h: nomem): the allocator will refuse one of the directories
+     * the split needs, the fail_alloc-th */
+    unsigned dirs = hl_range_split_dirs(pt.map, pt.len, st->vaddr, st->length);
     hw_interp_fini(&pt);
+    if (st->fail_alloc && (op == 0 || !ns.rg.will_ok || st->fail_alloc > dirs))
+        return model_refuse(why, len, "the allocator refuses directory %u of a split that needs %u", st->fail_alloc,
+                            ns.rg.will_ok && op ? dirs : 0),
+               OS_STEP_DISABLED;
+    ns.rg.fail_alloc = op ? st->fail_alloc : 0;
     bool sound = !os_overlaps_inflight_vmem(c, s1, ns.rg.lo, ns.rg.hi - ns.rg.lo);
     if (op == 0 && st->length) {
         struct hw_pte fr = { { st->paddr, st->length }, st->flags };

@@ -59,6 +59,7 @@ static void interp_thread_state(const struct os_consts *c, const struct os_vars 
             a->lo = cs->rg.lo;
             a->hi = cs->rg.hi;
             a->ok = cs->rg.will_ok;
+            a->nomem = cs->rg.fail_alloc > 0;
             continue;
         }
         switch (cs->kind) {
@@ -181,6 +182,7 @@ void os_step_interp(const struct os_consts *c, const struct os_vars *s1, const s
         out->policy = st->policy;
         out->split = st->split;
         out->flags = st->flags;
+        out->nomem = st->kind != OS_STEP_MAP_RANGE_START && st->fail_alloc > 0;
         return;
     case OS_STEP_RANGE_STORE:
         out->kind = HL_STEP_RANGE_STORE;

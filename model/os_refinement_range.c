@@ -10,7 +10,7 @@
  * (MapRange's pages appear in the table one store at a time, and that is its effect). */
 static bool range_effective(const struct os_core_state *cs)
 {
-    return cs->kind != OS_IDLE && cs->range && cs->rg.will_ok && cs->rg.length &&
+    return cs->kind != OS_IDLE && cs->range && cs->rg.will_ok && !cs->rg.fail_alloc && cs->rg.length &&
            (os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind));
 }
 

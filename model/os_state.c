@@ -78,7 +78,8 @@ static uint64_t hash_core(uint64_t h, const struct os_core_state *cs, const unsi
         return h;
     const struct os_range *r = &cs->rg;
     h = mix(mix(mix(mix(h, r->length), r->paddr), r->policy),
-            (uint64_t)r->split | (uint64_t)r->will_ok << 1 | (uint64_t)r->shrinks << 3);
+            (uint64_t)r->split | (uint64_t)r->will_ok << 1 | (uint64_t)r->shrinks << 3 |
+                (uint64_t)r->fail_alloc << 8 | (uint64_t)r->allocs << 16);
     return mix(mix(h, r->lo), r->hi);
 }
 

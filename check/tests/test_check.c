@@ -26,6 +26,7 @@
 #include "ptlib.h"
 
 #define K4 UINT64_C(0x1000)
+#define M2 UINT64_C(0x200000)
 
 /* A short random run of the default configuration: refinement holds. */
 static void random_run_holds(void **st)
@@ -762,6 +763,65 @@ static void refused_allocation_is_nomem(void **st)
     ptlib_free(lib);
 }
 
+/* Map a 2 MiB page at 0, then unmap_range [0x1000, 0x2000) in split mode on impl with the
+ * allocator refusing the one directory the split needs (hlspec.h: nomem, fixed at Start):
+ * returns the check that failed. The table must still map 0x1000 through the 2 MiB page. */
+static enum os_check split_refused(const struct os_pt_impl *impl, struct check_config *cfg)
+{
+    struct driven d;
+    driven_start(&d, cfg, impl);
+    struct os_step steps[16];
+    memset(steps, 0, sizeof steps);
+    steps[0].kind = OS_STEP_MAP_START;
+    steps[0].pte.frame.size = M2;
+    steps[0].pte.flags.is_writable = true;
+    steps[1].kind = OS_STEP_MAP_OP_START;
+    for (unsigned i = 2; i < 6; i++) /* its loads and stores; a step with none left is skipped */
+        steps[i].kind = OS_STEP_VIEW_STUTTER;
+    steps[6].kind = OS_STEP_MAP_END;
+    steps[7].kind = OS_STEP_UNMAP_RANGE_START;
+    steps[7].vaddr = K4;
+    steps[7].length = K4;
+    steps[7].split = true;
+    steps[7].fail_alloc = 1;
+    steps[8].kind = OS_STEP_UNMAP_OP_START;
+    for (unsigned i = 9; i < 14; i++) /* pass 1 loads the PML4E, PDPTE and the 2 MiB PDE */
+        steps[i].kind = OS_STEP_RANGE_STORE;
+    steps[14].kind = OS_STEP_UNMAP_OP_END; /* the refusal, the return */
+    steps[15].kind = OS_STEP_UNMAP_END;    /* no shootdown: nothing changed */
+    drive(&d.c, &d.s, &d.k, steps, 16, &d.v);
+    if (!d.v.found) {
+        const struct os_step *end = &d.v.trace.v[d.v.trace.n - 1].st;
+        assert_int_equal(end->kind, OS_STEP_UNMAP_END);
+        assert_true(end->nomem && !end->result_ok);
+        struct hw_pt_view view = hw_vars_pt_view(&d.c.hw, &d.s.hw);
+        struct hw_walk w;
+        assert_int_equal(hw_pt_walk(&view, K4, &w), HW_WALK_PAGE);
+        assert_int_equal(w.pte.frame.size, M2);
+        assert_int_equal(d.s.core_states[0].kind, OS_IDLE);
+    }
+    driven_end(&d);
+    if (d.v.found)
+        print_message("%s: %s\n", os_check_name(d.v.check), d.v.why);
+    return d.v.found ? d.v.check : OS_CHECK_NONE;
+}
+
+/* x86pt's extension (hlspec.h: nomem): an unmap_range whose split the allocator refuses its
+ * directory returns X86PT_E_NOMEM and changes nothing, in the table and in the abstract state;
+ * a library that reports another error is caught. */
+static void refused_split_is_nomem(void **st)
+{
+    (void)st;
+    struct check_config cfg;
+    check_config_default(&cfg);
+    struct ptlib *lib = ptlib_new(cfg.pt_frames, 1);
+    assert_int_equal(split_refused(ptlib_impl(lib), &cfg), OS_CHECK_NONE);
+    struct wrong w = { { NULL, nomem_hidden_next, wrong_init }, ptlib_impl(lib) };
+    w.impl.ctx = &w;
+    assert_int_equal(split_refused(&w.impl, &cfg), OS_CHECK_WRITE_DISCIPLINE);
+    ptlib_free(lib);
+}
+
 static void run_to(const struct check_config *cfg, struct check_stats *s, char **text)
 {
     struct violation v;
@@ -890,7 +950,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(exhaustive_ranges_hold), cmocka_unit_test(wrong_range_write_is_caught),
         cmocka_unit_test(plain_store_loses_dirty),
         cmocka_unit_test(buffered_store_loses_dirty),
-        cmocka_unit_test(refused_allocation_is_nomem),
+        cmocka_unit_test(refused_allocation_is_nomem), cmocka_unit_test(refused_split_is_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
