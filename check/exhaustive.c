@@ -1171,10 +1171,13 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
             st.kind = OS_STEP_UNMAP_START;
             if (!emit(S, s, idx, k, st))
                 return false;
-            for (unsigned p = 0; cfg->protect && p < (cfg->flags_all ? 2u : 1u); p++) {
+            /* read-only and executable; with every flag combination also writable no-execute,
+             * read-only no-execute and writable executable: a protect that narrows, widens, or
+             * both at once (issue 11) */
+            for (unsigned p = 0; cfg->protect && p < (cfg->flags_all ? 4u : 1u); p++) {
                 st.kind = OS_STEP_PROTECT_START;
-                st.flags.is_writable = p == 1; /* read-only, user, executable; writable, no-execute */
-                st.flags.disable_execute = p == 1;
+                st.flags.is_writable = p == 1 || p == 3;
+                st.flags.disable_execute = p == 1 || p == 2;
                 if (!emit(S, s, idx, k, st))
                     return false;
             }
