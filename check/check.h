@@ -91,6 +91,7 @@ struct check_stats {
     uint64_t walk_inits, cache_uses, walk_steps, walk_fills, cache_fills, cache_evicts; /* rl3 */
     uint64_t sbuf_stores, writebacks;     /* library stores into the store buffer, Writeback steps */
     uint64_t resolves_ok, resolves_err, destroys; /* Resolve steps: found, not; DestroyProbe steps */
+    uint64_t iterations;                          /* Iterate steps */
     uint64_t adopts;                      /* AdoptProbe steps */
     uint64_t bad_calls;                   /* BadCall steps (refused calls) */
     uint64_t allocs_refused, nomem;       /* allocations the allocator refused; X86PT_E_NOMEM returns */

@@ -1276,6 +1276,15 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
         if (!emit_probe(S, s, idx, k, st, i))
             return false;
     }
+    for (unsigned t = 0; t < c->ULT_no; t++) { /* an iteration over the 4 MiB around the workload's first address */
+        memset(&st, 0, sizeof st);
+        st.kind = OS_STEP_ITERATE;
+        st.ULT_id = t;
+        st.vaddr = cfg->vaddrs[0] & ~(HW_L2_ENTRY_SIZE - 1);
+        st.length = 2 * HW_L2_ENTRY_SIZE;
+        if (!emit_probe(S, s, idx, k, st, 0))
+            return false;
+    }
     for (unsigned i = 0; i < os_ncores(c); i++) /* the oldest buffered store reaches memory */
         if (os_sbuf_len(c, s, i)) {
             memset(&st, 0, sizeof st);

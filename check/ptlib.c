@@ -158,6 +158,28 @@ static struct hw_flags from_lib_flags(unsigned f)
     return h;
 }
 
+static unsigned from_lib_ad(unsigned ad)
+{
+    return (ad & X86PT_ACCESSED ? OS_AD_ACCESSED : 0u) | (ad & X86PT_DIRTY ? OS_AD_DIRTY : 0u);
+}
+
+/* x86pt_iterate's visitor: counts every mapping, keeps the first OS_LISTED_MAX. */
+static bool list_mapping(void *ctx, const struct x86pt_mapping *m)
+{
+    struct os_lib_result *r = ctx;
+    if (r->nlisted < OS_LISTED_MAX) {
+        struct hw_mapping *l = &r->listed[r->nlisted];
+        if (!hw_vaddr_from_canonical(m->base.va, &l->base))
+            l->base = UINT64_MAX;
+        l->pte.frame.base = m->frame.pa;
+        l->pte.frame.size = m->size;
+        l->pte.flags = from_lib_flags(m->flags);
+        r->listed_ad[r->nlisted] = from_lib_ad(m->ad);
+    }
+    r->nlisted++;
+    return true;
+}
+
 static struct x86pt handle(struct ptlib *p)
 {
     struct x86pt pt;
@@ -240,7 +262,8 @@ static void run_range(struct ptlib *p, struct x86pt *pt, x86pt_vaddr_t va, struc
 static void run_request(struct ptlib *p)
 {
     struct x86pt pt = handle(p);
-    struct x86pt_flush flush = { { 0 }, 0, 0, false };
+    struct x86pt_flush flush;
+    memset(&flush, 0, sizeof flush);
     const struct os_pt_request *rq = &p->rq;
     x86pt_vaddr_t va = x86pt_va(rq->raw ? rq->vaddr : hw_vaddr_to_canonical(rq->vaddr));
     x86pt_status_t st;
@@ -261,6 +284,13 @@ static void run_request(struct ptlib *p)
         p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_MALFORMED)
             refuse(p, "adopt", st);
+    } else if (rq->op == OS_PT_ITERATE) {
+        struct x86pt_visitor v = { &p->result, list_mapping, NULL };
+        st = x86pt_iterate(&pt, va, rq->length, &v);
+        p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
+        if (st != X86PT_OK)
+            refuse(p, "iterate", st);
     } else if (rq->op == OS_PT_RESOLVE) {
         struct x86pt_mapping m;
         st = x86pt_resolve(&pt, va, &m);
@@ -273,6 +303,7 @@ static void run_request(struct ptlib *p)
             p->result.reported.frame.base = m.frame.pa;
             p->result.reported.frame.size = m.size;
             p->result.reported.flags = from_lib_flags(m.flags);
+            p->result.reported_ad = from_lib_ad(m.ad);
         }
     } else if (rq->range) {
         run_range(p, &pt, va, &flush);
@@ -284,18 +315,22 @@ static void run_request(struct ptlib *p)
         if (st != X86PT_OK && st != X86PT_E_OVERLAP && st != X86PT_E_NOMEM)
             refuse(p, "map", st);
     } else if (rq->op == OS_PT_UNMAP) {
+        /* with a removed record (the entry cleared by a locked exchange, its A/D reported) at
+         * addresses whose bit 12 is clear, without (a plain store) where it is set: both judged */
         struct x86pt_mapping removed;
-        st = x86pt_unmap(&pt, va, &removed, &flush);
+        bool record = !(rq->vaddr & X86PT_PAGE_4K);
+        st = x86pt_unmap(&pt, va, record ? &removed : NULL, &flush);
         p->result.ok = st == X86PT_OK;
         p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
             refuse(p, "unmap", st);
         uint64_t b;
-        if (st == X86PT_OK && hw_vaddr_from_canonical(removed.base.va, &b) && b == rq->vaddr) {
+        if (st == X86PT_OK && record && hw_vaddr_from_canonical(removed.base.va, &b) && b == rq->vaddr) {
             p->result.has_reported = true;
             p->result.reported.frame.base = removed.frame.pa;
             p->result.reported.frame.size = removed.size;
             p->result.reported.flags = from_lib_flags(removed.flags);
+            p->result.reported_ad = from_lib_ad(removed.ad);
         }
     } else {
         st = x86pt_protect(&pt, va, request_flags(rq, rq->flags), &flush);

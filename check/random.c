@@ -430,6 +430,15 @@ static void gen_resolve(struct runner *r, struct os_step *st)
     const struct hw_interp *pt = &r->k.pt;
     st->kind = OS_STEP_RESOLVE;
     st->ULT_id = below(r, r->c.ULT_no);
+    if (below(r, 4) == 0) { /* or iterates over up to 4 MiB from a mapping's base or a workload address */
+        st->kind = OS_STEP_ITERATE;
+        uint64_t from = pt->len && below(r, 2) ? pt->map[below(r, (unsigned)pt->len)].base : workload_word(r, 512);
+        st->vaddr = (from & ~(K4 - 1)) - (from >= K4 && below(r, 2) ? K4 : 0);
+        st->length = K4 * (1 + (uint64_t)below(r, 1024));
+        if ((st->vaddr ^ (st->vaddr + st->length - 1)) >> 47)
+            st->length = K4;
+        return;
+    }
     if (pt->len && below(r, 4)) {
         const struct hw_mapping *m = &pt->map[below(r, (unsigned)pt->len)];
         st->vaddr = m->base + (rnd(r) % m->pte.frame.size & ~UINT64_C(7));
@@ -606,6 +615,7 @@ static void count(struct check_stats *s, const struct os_step *st, bool inflight
     case OS_STEP_ACK_SHOOTDOWN_IPI: s->invalidations++; break;
     case OS_STEP_FRAME_REUSE: s->frame_reuses++; break;
     case OS_STEP_RESOLVE: st->result_ok ? s->resolves_ok++ : s->resolves_err++; break;
+    case OS_STEP_ITERATE: s->iterations++; break;
     case OS_STEP_DESTROY_PROBE: s->destroys++; break;
     case OS_STEP_ADOPT_PROBE: s->adopts++; break;
     case OS_STEP_BAD_CALL: s->bad_calls++; break;
@@ -851,9 +861,9 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
                " invalidations by shootdown; %" PRIu64 " free frames reused\n",
             s->walk_inits, s->cache_uses, s->walk_steps, s->walk_fills, s->cache_fills, s->cache_evicts,
             s->invalidations, s->frame_reuses);
-    fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; destroy probes: %" PRIu64
-               "; adopt probes: %" PRIu64 "; refused calls: %" PRIu64 "\n", s->resolves_ok, s->resolves_err,
-            s->destroys, s->adopts, s->bad_calls);
+    fprintf(f, "resolves: %" PRIu64 " found, %" PRIu64 " not mapped; iterations: %" PRIu64 "; destroy probes: %" PRIu64
+               "; adopt probes: %" PRIu64 "; refused calls: %" PRIu64 "\n",
+            s->resolves_ok, s->resolves_err, s->iterations, s->destroys, s->adopts, s->bad_calls);
     fprintf(f, "allocator: %" PRIu64 " allocations refused, %" PRIu64 " operations returned X86PT_E_NOMEM\n",
             s->allocs_refused, s->nomem);
     fprintf(f, "store buffers (TSO): %" PRIu64 " library stores buffered, %" PRIu64 " writebacks\n", s->sbuf_stores,
@@ -873,7 +883,7 @@ void check_print_summary(FILE *f, const struct check_stats *s, bool violation)
     X(runs) X(steps) X(violations) X(page_faults) X(shootdowns) X(tlb_fills) X(tlb_evicts) X(ad_updates) \
         X(stores) X(loads) X(skipped_unsound) X(stuck) X(range_stores) X(splits) X(lib_loads) X(lib_stores)  \
             X(lib_cas) X(lib_zeroes) X(lib_silent) X(ad_races) X(walk_inits) X(cache_uses) X(walk_steps)       \
-                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(adopts) X(bad_calls) X(allocs_refused) X(nomem)
+                X(walk_fills) X(cache_fills) X(cache_evicts) X(invalidations) X(frame_reuses) X(sbuf_stores) X(writebacks) X(resolves_ok) X(resolves_err) X(destroys) X(adopts) X(bad_calls) X(allocs_refused) X(nomem) X(iterations)
 
 void check_print_shard_line(FILE *f, const struct check_config *cfg, const struct check_stats *s)
 {

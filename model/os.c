@@ -399,6 +399,10 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
     if (os_core_is_unmap(cs->kind) && res->ok && res->has_reported && !hw_pte_equal(&res->reported, &cs->result))
         return model_refuse(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
                OS_STEP_VIOLATION;
+    if (os_core_is_unmap(cs->kind) && res->ok && res->has_reported && res->reported_ad != ns->removed_ad)
+        return model_refuse(why, len, "unmap reports Accessed/Dirty 0x%x, but the entry held 0x%x when it was removed",
+                            res->reported_ad, ns->removed_ad),
+               OS_STEP_VIOLATION;
     return OS_STEP_OK;
 }
 
@@ -563,6 +567,15 @@ static enum os_step_status step_resolve(const struct os_consts *c, const struct 
     st->result_ok = res.ok;
     st->resolved.base = res.reported_base;
     st->resolved.pte = res.reported;
+    unsigned ad = mapped ? os_entry_ad(hw_pmem_read(&s1->hw.global_pt.mem, w.entry_pa[w.layer])) : 0;
+    if (mapped && res.ok && res.has_reported && res.reported_base == w.base && hw_pte_equal(&res.reported, &w.pte) &&
+        res.reported_ad != ad) {
+        os_vars_fini(s2);
+        st->check = OS_CHECKID_RESOLVE;
+        return model_refuse(why, len, "resolve 0x%" PRIx64 " reports Accessed/Dirty 0x%x, the entry holds 0x%x",
+                            st->vaddr, res.reported_ad, ad),
+               OS_STEP_VIOLATION;
+    }
     if (res.ok != mapped || (mapped && (!res.has_reported || res.reported_base != w.base ||
                                         !hw_pte_equal(&res.reported, &w.pte)))) {
         os_vars_fini(s2);
@@ -661,6 +674,8 @@ enum os_step_status os_next_step(const struct os_consts *c, const struct os_vars
         return step_destroy_probe(c, s1, st, s2, why, len);
     case OS_STEP_ADOPT_PROBE:
         return os_step_adopt_probe(c, s1, st, s2, why, len);
+    case OS_STEP_ITERATE: /* x86pt: os_iterate.c */
+        return os_step_iterate(c, s1, st, s2, why, len);
     case OS_STEP_BAD_CALL: /* x86pt: os_badcall.c */
         return os_step_bad_call(c, s1, st, s2, why, len);
     case OS_STEP_FRAME_REUSE: /* x86pt: os_shootdown.c */

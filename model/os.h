@@ -142,7 +142,16 @@ struct os_core_state {
     unsigned freed;         /* directories it freed */
     bool alloc_failed;      /* the allocator refused it a frame: it may return X86PT_E_NOMEM */
     struct os_flush flush;  /* its report, once it returned */
+    unsigned removed_ad;    /* Unmap: the A/D bits of the page's entry when its store removed it */
 };
+
+/* x86pt's extension (issue 12): the Accessed/Dirty bits a call reports of a page's entry. */
+#define OS_AD_ACCESSED 1u
+#define OS_AD_DIRTY 2u
+static inline unsigned os_entry_ad(uint64_t entry)
+{
+    return (entry & HW_BIT_A ? OS_AD_ACCESSED : 0u) | (entry & HW_BIT_D ? OS_AD_DIRTY : 0u);
+}
 
 bool os_core_holds_lock(const struct os_core_state *cs);
 /* May the core's next step ask the allocator for frames? A map that has not stored yet: the
@@ -181,6 +190,7 @@ enum os_pt_error {
 const char *os_pt_error_name(enum os_pt_error e);
 
 /* RETURN: what the operation returned. */
+#define OS_LISTED_MAX 16 /* the mappings of an iteration the checker compares */
 struct os_lib_result {
     bool ok;                     /* the operation succeeded (else: Err) */
     bool nomem;                  /* X86PT_E_NOMEM */
@@ -189,6 +199,11 @@ struct os_lib_result {
                                     RESOLVE: the mapping it found, at reported_base */
     struct hw_pte reported;
     uint64_t reported_base;
+    unsigned reported_ad;        /* RESOLVE, UNMAP: the Accessed/Dirty bits it reports of that
+                                    mapping's entry (OS_AD_ACCESSED | OS_AD_DIRTY) */
+    unsigned nlisted;            /* ITERATE: the mappings it visited, the first OS_LISTED_MAX of */
+    struct hw_mapping listed[OS_LISTED_MAX]; /* them kept (base as a 48-bit address) */
+    unsigned listed_ad[OS_LISTED_MAX];
     struct os_flush flush;       /* its flush report */
     uint64_t private_state;      /* its other private state afterwards (libx86pt: the walk hint) */
     uint16_t counts[OS_PT_FRAMES_MAX]; /* its per-frame private state afterwards */
@@ -237,7 +252,7 @@ struct os_shootdown {
 /* ---- the page-table implementation (spec_pt) ---------------------------------------------- */
 
 enum os_pt_op { OS_PT_MAP, OS_PT_UNMAP, OS_PT_PROTECT, OS_PT_INIT /* os_pt_impl.init only */, OS_PT_RESOLVE,
-                 OS_PT_DESTROY, OS_PT_ADOPT /* of the table at cr3 */ };
+                 OS_PT_DESTROY, OS_PT_ADOPT /* of the table at cr3 */, OS_PT_ITERATE /* vaddr, length */ };
 
 struct os_pt_request {
     enum os_pt_op op;
@@ -354,6 +369,7 @@ enum os_check_id {
     OS_CHECKID_DESTROY,           /* destroy did not hand back every directory, zeroed, once */
     OS_CHECKID_ADOPT,             /* adopt took a malformed image, wrote to it, or changed a valid one's view */
     OS_CHECKID_BADCALL,           /* a refused call did not return its error, or changed something */
+    OS_CHECKID_ITERATE,           /* an iteration did not visit exactly the table's mappings of its range */
 };
 
 /* os.rs: OSStep (+ Protect*) */
@@ -383,6 +399,8 @@ enum os_step_kind {
     OS_STEP_DESTROY_PROBE,       /* x86pt: destroy run on a copy of the table, judged, then dropped */
     OS_STEP_BAD_CALL,            /* x86pt: a call with one argument the contract refuses */
     OS_STEP_ADOPT_PROBE,         /* x86pt: adopt of the table (or of a hostile variant of it) on a copy */
+    OS_STEP_ITERATE,             /* x86pt: a thread iterates over [vaddr, vaddr + length) while no
+                                    operation holds the lock */
     OS_STEP_KIND_COUNT
 };
 
@@ -420,6 +438,7 @@ struct os_step {
     bool result_ok;                  /* MapEnd, UnmapOpStart, ProtectOpStart, *End */
     bool range;                      /* *End: the operation was a range operation */
     struct hw_mapping resolved;      /* Resolve, result_ok: the mapping the library found */
+    unsigned nlisted;                /* Iterate: the mappings the library visited */
     bool accessed;                   /* the library made a visible access (access, write_*) */
     enum os_lib_kind access;         /* LOAD, STORE, CAS or ZERO */
     bool wrote;                      /* it changed page-table memory */

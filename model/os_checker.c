@@ -17,7 +17,7 @@ const char *os_check_name(enum os_check k)
     static const char *const n[] = { "none", "write discipline (spec_pt)", "Accessed/Dirty preservation",
                                      "refinement (hlspec next_step)", "OS invariant",
                                      "high-level invariant", "well-formed page table", "flush report",
-                                     "resolve answer", "destroy", "argument check", "adopt" };
+                                     "resolve answer", "destroy", "argument check", "adopt", "iteration" };
     return (unsigned)k < sizeof n / sizeof n[0] ? n[k] : "?";
 }
 
@@ -30,6 +30,7 @@ enum os_check os_check_of_step(const struct os_step *st)
     case OS_CHECKID_DESTROY: return OS_CHECK_DESTROY;
     case OS_CHECKID_BADCALL: return OS_CHECK_BADCALL;
     case OS_CHECKID_ADOPT: return OS_CHECK_ADOPT;
+    case OS_CHECKID_ITERATE: return OS_CHECK_ITERATE;
     default: return OS_CHECK_WRITE_DISCIPLINE;
     }
 }

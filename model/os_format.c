@@ -22,7 +22,7 @@ const char *os_step_name(enum os_step_kind k)
                                      "ProtectOpStart", "ProtectOpEnd", "ProtectInitiateShootdown",
                                      "ProtectEnd", "MapRangeStart", "UnmapRangeStart", "ProtectRangeStart",
                                      "RangeStore", "FrameReuse", "Resolve", "DestroyProbe", "BadCall",
-                                     "AdoptProbe" };
+                                     "AdoptProbe", "Iterate" };
     return (unsigned)k < OS_STEP_KIND_COUNT ? n[k] : "?";
 }
 
@@ -94,6 +94,10 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
         return;
     case OS_STEP_UNMAP_START:
         snprintf(buf, len, "thread %u UnmapStart 0x%" PRIx64, st->ULT_id, st->vaddr);
+        return;
+    case OS_STEP_ITERATE:
+        snprintf(buf, len, "thread %u Iterate [0x%" PRIx64 ", 0x%" PRIx64 ") -> %u mappings", st->ULT_id, st->vaddr,
+                 st->vaddr + st->length, st->nlisted);
         return;
     case OS_STEP_RESOLVE:
         if (st->result_ok)

@@ -442,6 +442,11 @@ static enum os_step_status visible_store(const struct os_consts *c, struct os_va
     if (os_core_is_unmap(cs->kind) || os_core_is_protect(cs->kind)) {
         note_changes(&vb, &va, cs);
         unsigned layer;
+        /* an unmap's store that removes its page: the A/D bits it removes with it (issue 12) */
+        if (!cs->range && os_core_is_unmap(cs->kind) && cs->result_ok && (cur & HW_BIT_P) &&
+            locate_entry(&vb, pa, &layer) && hw_pde_view(cur, layer, c->hw.maxphyaddr).kind == HW_PDE_PAGE &&
+            !(v & HW_BIT_P))
+            cs->removed_ad = os_entry_ad(cur);
         if ((cur & HW_BIT_P) && locate_entry(&vb, pa, &layer) &&
             hw_pde_view(cur, layer, c->hw.maxphyaddr).kind == HW_PDE_PAGE &&
             hw_pde_view(v, layer, c->hw.maxphyaddr).kind == HW_PDE_DIRECTORY)

@@ -26,6 +26,7 @@ enum os_check {
     OS_CHECK_DESTROY,           /* x86pt_destroy did not give back every directory zeroed (os_lib.c) */
     OS_CHECK_BADCALL,           /* a call the contract refuses: wrong error, or a change (os_badcall.c) */
     OS_CHECK_ADOPT,             /* x86pt_adopt took a malformed image or mishandled a valid one (os_adopt.c) */
+    OS_CHECK_ITERATE,           /* x86pt_iterate did not visit exactly the table's mappings (os_iterate.c) */
 };
 /* The check a step's own violation (os_next_step: OS_STEP_VIOLATION) failed. */
 enum os_check os_check_of_step(const struct os_step *st);

@@ -94,6 +94,12 @@ static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, un
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), desired);
 }
 
+/* The Accessed/Dirty bits of an entry, as x86pt_ad_bit. */
+static inline unsigned entry_ad(uint64_t e)
+{
+    return (e & ENTRY_A ? (unsigned)X86PT_ACCESSED : 0u) | (e & ENTRY_D ? (unsigned)X86PT_DIRTY : 0u);
+}
+
 static inline uint16_t *used_count(const struct x86pt *pt, uint64_t dir_pa)
 {
     return &pt->mem.used_counts[dir_pa >> 12];
@@ -123,6 +129,7 @@ static inline void flush_none(struct x86pt_flush *flush)
         flush->length = 0;
         flush->dirs_freed = 0;
         flush->flush_all = false;
+        flush->accessed_only = false;
     }
 }
 

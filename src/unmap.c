@@ -43,11 +43,25 @@ static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, un
     return freed;
 }
 
-/* Clear slot w->idx[layer] of the walk to va; reclaim what empties. Returns
- * how many directories were freed. */
-static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
+/* Clear the leaf with a locked exchange (a compare-exchange loop, the one
+ * read-modify-write the checked build knows) and return its last value: every
+ * Accessed/Dirty bit the MMU set up to the clear is in it. */
+static uint64_t leaf_take(const struct x86pt *pt, const struct walk *w)
 {
-    entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
+    uint64_t *slot = &dir_at(pt, w->dirs[w->layer])[w->idx[w->layer]], old = w->entry;
+    while (!entry_cas(slot, &old, 0))
+        ;
+    if (pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(w->dirs[w->layer] + 8u * w->idx[w->layer]), 0);
+    return old;
+}
+
+/* Clear slot w->idx[layer] of the walk to va (already cleared if taken);
+ * reclaim what empties. Returns how many directories were freed. */
+static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer, bool taken)
+{
+    if (!taken)
+        entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
     uint16_t *count = used_count(pt, w->dirs[layer]);
     if (*count > 1 || layer == 0) {
 #if X86PT_MUTANT != 7
@@ -72,8 +86,16 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
         removed->frame = x86pt_pa(entry_addr(w.entry, w.layer));
         removed->size = size;
         removed->flags = w.flags;
+#if X86PT_MUTANT == 29 /* mutant 29 (check/mutants.def): the bits of the first load, a plain store */
+        removed->ad = entry_ad(w.entry);
+        (void)leaf_take;
     }
-    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer);
+    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, false);
+#else
+        removed->ad = entry_ad(leaf_take(pt, &w));
+    }
+    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, removed != NULL);
+#endif
 #if X86PT_MUTANT == 9 /* mutant 9: nothing reported to invalidate */
     flush = NULL;
 #endif

@@ -43,5 +43,6 @@ x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt
     out->frame = x86pt_pa(entry_addr(w.entry, w.layer));
     out->size = size;
     out->flags = w.flags;
+    out->ad = entry_ad(w.entry);
     return X86PT_OK;
 }

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             x86pt_status_t st = x86pt_map(&pt, x86pt_va(va), x86pt_pa(va & 0x3fffffffffull), size, flags, NULL);
             if (st == X86PT_OK) {
                 CHECK(!refmap_overlaps(&ref, va, size));
-                refmap_insert(&ref, (struct x86pt_mapping){x86pt_va(va), x86pt_pa(va & 0x3fffffffffull), size, flags});
+                refmap_insert(&ref, (struct x86pt_mapping){x86pt_va(va), x86pt_pa(va & 0x3fffffffffull), size, flags, 0});
             } else if (st == X86PT_E_OVERLAP) {
                 CHECK(refmap_overlaps(&ref, va, size));
             } else {

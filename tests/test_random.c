@@ -72,7 +72,7 @@ static void one_op(struct fx *f, struct refmap *ref)
         st = x86pt_map(&f->pt, x86pt_va(va), x86pt_pa(pa), size, flags, NULL);
         assert_int_equal(st, expect);
         if (st == X86PT_OK)
-            refmap_insert(ref, (struct x86pt_mapping){x86pt_va(va), x86pt_pa(pa), size, flags});
+            refmap_insert(ref, (struct x86pt_mapping){x86pt_va(va), x86pt_pa(pa), size, flags, 0});
     } else if (kind < 5) { /* unmap, usually of an existing base */
         if (ref->n && rnd() % 4) {
             va = ref->m[rnd() % ref->n].base.va;

@@ -329,7 +329,7 @@ static void ref_map_range(struct refmap *ref, uint64_t va, uint64_t pa, uint64_t
         for (int k = 0; k < 3; k++) {
             uint64_t s = sizes[k];
             if (va % s == 0 && pa % s == 0 && len >= s) {
-                refmap_insert(ref, (struct x86pt_mapping){VA(va), PA(pa), s, flags});
+                refmap_insert(ref, (struct x86pt_mapping){VA(va), PA(pa), s, flags, 0});
                 va += s, pa += s, len -= s;
                 break;
             }
@@ -349,7 +349,7 @@ static void push_split(struct refmap *out, struct x86pt_mapping m, uint64_t from
     }
     uint64_t sub = m.size == G1 ? M2 : K4;
     for (uint64_t o = 0; o < m.size; o += sub)
-        push_split(out, (struct x86pt_mapping){VA(m.base.va + o), PA(m.frame.pa + o), sub, m.flags}, from, to);
+        push_split(out, (struct x86pt_mapping){VA(m.base.va + o), PA(m.frame.pa + o), sub, m.flags, 0}, from, to);
 }
 
 /* One pass: split what straddles [from, to); drop what lies inside if asked. */

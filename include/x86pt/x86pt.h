@@ -121,16 +121,29 @@ struct x86pt_flush {
     uint64_t length;
     unsigned dirs_freed;  /* > 0: paging-structure caches must be flushed too */
     bool flush_all;       /* range ops: the range is large, flush the whole TLB */
+    bool accessed_only;   /* x86pt_test_and_clear_ad cleared only Accessed: the invalidation
+                             may be skipped (as Linux does), at the cost of a page that stays
+                             "not accessed" while a stale TLB entry keeps serving it */
+};
+
+/* The Accessed and Dirty bits of a page's entry, which the MMU sets (SDM vol. 3A 4.8). */
+enum x86pt_ad_bit {
+    X86PT_ACCESSED = 1u << 0,
+    X86PT_DIRTY = 1u << 1,
 };
 
 /* What the MMU sees at an address: a mapping. flags are the permissions combined
  * along the walk (writable = RW everywhere, user = US everywhere, no_execute =
- * XD anywhere). */
+ * XD anywhere). ad: the leaf's Accessed/Dirty bits (x86pt_ad_bit) — as read by
+ * resolve and iterate (the MMU may set them any time after), and exactly as they
+ * were at the removal by unmap (which then clears the entry with a locked
+ * exchange, like Linux's ptep_get_and_clear). */
 struct x86pt_mapping {
     x86pt_vaddr_t base;
     x86pt_paddr_t frame;
     uint64_t size;
     unsigned flags;
+    unsigned ad;
 };
 
 /* The default and accepted range of MAXPHYADDR widths (definitions_t.rs). */
@@ -158,7 +171,9 @@ void x86pt_destroy(struct x86pt *pt);
 x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, uint64_t size,
                          unsigned flags, struct x86pt_flush *flush);
 
-/* Remove the mapping that starts at vaddr; *removed (may be NULL) receives it. */
+/* Remove the mapping that starts at vaddr; *removed (may be NULL) receives it,
+ * with its final Accessed/Dirty bits (then the clearing store is a locked
+ * exchange; with removed NULL a plain store). */
 x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
                            struct x86pt_flush *flush);
 
@@ -169,6 +184,28 @@ x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned fla
 /* The mapping that contains vaddr. Resolves may run concurrently with each
  * other (they share the walk hint through single-word atomic accesses). */
 x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *out);
+
+/* Clear the Accessed and/or Dirty bits (x86pt_ad_bit) of the mapping that starts
+ * at vaddr, atomically (lock cmpxchg: the other bit and an update the MMU makes
+ * meanwhile are kept); *was (may be NULL) receives the bits as they were. The
+ * flush report names the page when a set Dirty bit was cleared (a TLB entry that
+ * has seen the page dirty lets later writes through without setting D again);
+ * when only a set Accessed bit was cleared it names the page with accessed_only. */
+x86pt_status_t x86pt_test_and_clear_ad(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned bits, unsigned *was,
+                                       struct x86pt_flush *flush);
+
+/* Iteration, read-only: every mapping that meets [vaddr, vaddr + length) (the
+ * range rules below; a huge page that straddles an end is reported whole), in
+ * address order, and optionally every directory on the way, before what it maps.
+ * A callback returning false stops the iteration (the call still returns
+ * X86PT_OK). It reads entries as resolve does: run it beside resolves, not beside
+ * a mutating call. */
+struct x86pt_visitor {
+    void *ctx;
+    bool (*mapping)(void *ctx, const struct x86pt_mapping *m);
+    bool (*directory)(void *ctx, x86pt_vaddr_t base, unsigned layer, x86pt_paddr_t pa); /* may be NULL */
+};
+x86pt_status_t x86pt_iterate(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, const struct x86pt_visitor *v);
 
 /*
  * Range operations. A range is [vaddr, vaddr + length): length a multiple of

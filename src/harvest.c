@@ -1,0 +1,39 @@
+/* Accessed/Dirty harvesting: test-and-clear on one page's entry, for page
+ * reclaim (A: was the page used?) and writeback (D: was it written?). */
+#include "ptmem.h"
+
+#define AD_BITS (X86PT_ACCESSED | X86PT_DIRTY)
+
+static uint64_t ad_entry_bits(unsigned bits)
+{
+    return (bits & X86PT_ACCESSED ? ENTRY_A : 0) | (bits & X86PT_DIRTY ? ENTRY_D : 0);
+}
+
+x86pt_status_t x86pt_test_and_clear_ad(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned bits, unsigned *was,
+                                       struct x86pt_flush *flush)
+{
+    struct walk w;
+    flush_none(flush);
+    if (bits & ~(unsigned)AD_BITS)
+        return X86PT_E_BADFLAGS;
+    x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
+    if (st != X86PT_OK)
+        return st;
+    uint64_t clear = ad_entry_bits(bits);
+    uint64_t *slot = &dir_at(pt, w.dirs[w.layer])[w.idx[w.layer]], old = w.entry;
+    /* A compare-exchange that keeps what the MMU sets meanwhile; nothing to write
+     * when the bits are clear already (the MMU only ever sets them). */
+    while ((old & clear) && !entry_cas(slot, &old, old & ~clear))
+        ;
+    uint64_t cleared = old & clear;
+    if (cleared && pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(w.dirs[w.layer] + 8u * w.idx[w.layer]), old & ~clear);
+    if (was)
+        *was = entry_ad(old);
+    if (cleared && flush) {
+        flush->start = vaddr;
+        flush->length = layer_size(w.layer);
+        flush->accessed_only = !(cleared & ENTRY_D);
+    }
+    return X86PT_OK;
+}
