@@ -19,15 +19,12 @@ x86pt_status_t x86pt_test_and_clear_ad(struct x86pt *pt, x86pt_vaddr_t vaddr, un
     x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
-    uint64_t clear = ad_entry_bits(bits);
-    uint64_t *slot = &dir_at(pt, w.dirs[w.layer])[w.idx[w.layer]], old = w.entry;
-    /* A compare-exchange that keeps what the MMU sets meanwhile; nothing to write
-     * when the bits are clear already (the MMU only ever sets them). */
-    while ((old & clear) && !entry_cas(slot, &old, old & ~clear))
-        ;
+    uint64_t clear = ad_entry_bits(bits), old = w.entry;
+    /* Nothing to write when the bits are clear already; once set they stay set
+     * until we clear them (the MMU only ever sets them, and calls are serialized). */
+    if (old & clear)
+        old = entry_rmw(pt, w.dirs[w.layer], w.idx[w.layer], old, clear, 0);
     uint64_t cleared = old & clear;
-    if (cleared && pt->mem.observe_write)
-        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(w.dirs[w.layer] + 8u * w.idx[w.layer]), old & ~clear);
     if (was)
         *was = entry_ad(old);
     if (cleared && flush) {

@@ -75,23 +75,31 @@ static inline void entry_store(const struct x86pt *pt, uint64_t dir_pa, uint64_t
         pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), value);
 }
 
-/* Replace the permission bits of a present entry in one store, keeping every
- * other bit. Compare-exchange, so that a Dirty bit the MMU sets between our
- * load and our store is not lost. */
-static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, uint64_t perms)
+/* Clear the bits `clear` of slot idx of dir_pa and set `set`, in one locked
+ * read-modify-write (a compare-exchange loop from `old`, the value last seen),
+ * so that an Accessed/Dirty bit the MMU sets meanwhile is kept; returns the
+ * value replaced. */
+static inline uint64_t entry_rmw(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, uint64_t old, uint64_t clear,
+                                 uint64_t set)
 {
     uint64_t *slot = &dir_at(pt, dir_pa)[idx];
-    uint64_t old = entry_load(slot, 0), desired;
+    while (!entry_cas(slot, &old, (old & ~clear) | set))
+        ;
+    if (pt->mem.observe_write)
+        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), (old & ~clear) | set);
+    return old;
+}
+
+/* Replace the permission bits of a present entry in one store, keeping every
+ * other bit (a Dirty bit the MMU sets between our load and our store too). */
+static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, uint64_t perms)
+{
+    uint64_t old = entry_load(dir_at(pt, dir_pa), idx);
 #if X86PT_MUTANT == 14 /* mutant 14 (check/mutants.def): a plain load and store, no compare-exchange */
-    desired = (old & ~ENTRY_PERMS) | perms;
-    entry_store(pt, dir_pa, dir_at(pt, dir_pa), idx, desired);
+    entry_store(pt, dir_pa, dir_at(pt, dir_pa), idx, (old & ~ENTRY_PERMS) | perms);
     return;
 #endif
-    do
-        desired = (old & ~ENTRY_PERMS) | perms;
-    while (!entry_cas(slot, &old, desired));
-    if (pt->mem.observe_write)
-        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(dir_pa + 8u * idx), desired);
+    entry_rmw(pt, dir_pa, idx, old, ENTRY_PERMS, perms);
 }
 
 /* The Accessed/Dirty bits of an entry, as x86pt_ad_bit. */

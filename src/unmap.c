@@ -48,12 +48,7 @@ static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, un
  * Accessed/Dirty bit the MMU set up to the clear is in it. */
 static uint64_t leaf_take(const struct x86pt *pt, const struct walk *w)
 {
-    uint64_t *slot = &dir_at(pt, w->dirs[w->layer])[w->idx[w->layer]], old = w->entry;
-    while (!entry_cas(slot, &old, 0))
-        ;
-    if (pt->mem.observe_write)
-        pt->mem.observe_write(pt->mem.ctx, x86pt_pa(w->dirs[w->layer] + 8u * w->idx[w->layer]), 0);
-    return old;
+    return entry_rmw(pt, w->dirs[w->layer], w->idx[w->layer], w->entry, ~UINT64_C(0), 0);
 }
 
 /* Clear slot w->idx[layer] of the walk to va (already cleared if taken);
