@@ -338,14 +338,24 @@ static void build_trace(struct search *S, uint32_t idx)
     free(path);
 }
 
+/* Does the core's level-`level` cache hold the entry for vaddr leading to table with rights? */
+static bool cache_holds(const struct hw_mmu_core *m, unsigned level, uint64_t vaddr, uint64_t table, uint8_t rights)
+{
+    for (unsigned e = 0; e < m->npscache[level]; e++)
+        if (m->pscache[level][e].key == hw_pscache_key(vaddr, level) && m->pscache[level][e].table == table &&
+            m->pscache[level][e].rights == rights)
+            return true;
+    return false;
+}
+
 /* Cache a stale walk and end it (drop_current). A walk that has read directory entries and not
  * its leaf can do nothing that walks from the cache entries it would fill cannot: read on from
  * its deepest one, fill the others. So when every level it read has room for its entry (or
  * holds it, or would have it from a walk from CR3 now), the search takes the state with the
  * entries and without the walk, which can do more: it may also evict them, start another walk
  * and outlive an INVLPG of a neighbour in the walk's PML4 slot. */
-static unsigned walk_to_cache(const struct os_consts *c, const struct os_vars *s, unsigned i, struct os_step *chain,
-                              unsigned n)
+static unsigned walk_to_cache(const struct os_consts *c, const struct os_vars *s, unsigned i,
+                              const unsigned *evicted, struct os_step *chain, unsigned n)
 {
     struct hw_core core = os_core_of(c, i);
     const struct hw_mmu_core *m = hw_core_mmu_const(&c->hw, &s->hw, core);
@@ -356,16 +366,11 @@ static unsigned walk_to_cache(const struct os_consts *c, const struct os_vars *s
         return n;
     unsigned fills = 0;
     for (unsigned l = w->from; l < w->next; l++) {
-        bool have = false;
-        for (unsigned e = 0; e < m->npscache[l]; e++)
-            have |= m->pscache[l][e].key == hw_pscache_key(w->vaddr, l) &&
-                    m->pscache[l][e].table == w->table[l + 1] && m->pscache[l][e].rights == w->rights[l + 1];
-        if (have || hw_mmu_path_current(&c->hw, &s->hw, core, w->vaddr, l, w->table[l + 1], w->rights[l + 1]))
+        if (cache_holds(m, l, w->vaddr, w->table[l + 1], w->rights[l + 1]) ||
+            hw_mmu_path_current(&c->hw, &s->hw, core, w->vaddr, l, w->table[l + 1], w->rights[l + 1]))
             continue;
-        unsigned kept = 0; /* drop_current evicts the current ones first */
-        for (unsigned e = 0; e < m->npscache[l]; e++)
-            kept += !cache_entry_is_current(c, s, i, l, e);
-        if (kept >= c->hw.mmu_pscache || n + fills + 2 > CHAIN_MAX)
+        /* drop_current evicts the current ones first */
+        if (m->npscache[l] - evicted[l] >= c->hw.mmu_pscache || n + fills + 2 > CHAIN_MAX)
             return n;
         chain[n + fills] = hw_step(HW_STEP_CACHE_FILL, core);
         chain[n + fills++].hw.cache_level = l;
@@ -390,15 +395,16 @@ static unsigned drop_current(struct search *S, const struct os_vars *s, struct o
         bool current = walk_is_current(c, s, i);
         if (current && n < CHAIN_MAX)
             chain[n++] = hw_step(HW_STEP_WALK_ABORT, core);
+        unsigned evicted[HW_PSCACHE_LEVELS] = { 0 };
         for (unsigned l = 0; l < HW_PSCACHE_LEVELS; l++)
             for (unsigned e = m->npscache[l]; e-- > 0;) /* from the top: eviction keeps lower indices */
                 if (cache_entry_is_current(c, s, i, l, e) && n < CHAIN_MAX) {
                     chain[n] = hw_step(HW_STEP_CACHE_EVICT, core);
                     chain[n].hw.cache_level = l, chain[n].hw.cache_index = e;
-                    n++;
+                    n++, evicted[l]++;
                 }
         if (!current) /* after the evictions, whose indices are those of s */
-            n = walk_to_cache(c, s, i, chain, n);
+            n = walk_to_cache(c, s, i, evicted, chain, n);
         const struct hw_tlb *tlb = hw_core_tlb_const(&c->hw, &s->hw, core);
         for (uint32_t e = 0; e < tlb->len; e++)
             if (hw_mmu_tlb_current(&c->hw, &s->hw, core, &tlb->entries[e], false) && n < CHAIN_MAX) {
@@ -629,10 +635,8 @@ static bool walk_is_current(const struct os_consts *c, const struct os_vars *s, 
     if (w->from == 0)
         return true;
     unsigned level = w->from - 1u;
-    for (unsigned e = 0; e < m->npscache[level]; e++)
-        if (m->pscache[level][e].key == hw_pscache_key(w->vaddr, level) &&
-            m->pscache[level][e].table == w->table[w->from] && m->pscache[level][e].rights == w->rights[w->from])
-            return true;
+    if (cache_holds(m, level, w->vaddr, w->table[w->from], w->rights[w->from]))
+        return true;
     return hw_mmu_path_current(&c->hw, &s->hw, core, w->vaddr, level, w->table[w->from], w->rights[w->from]);
 }
 

@@ -163,6 +163,15 @@ static unsigned from_lib_ad(unsigned ad)
     return (ad & X86PT_ACCESSED ? OS_AD_ACCESSED : 0u) | (ad & X86PT_DIRTY ? OS_AD_DIRTY : 0u);
 }
 
+/* A mapping the library reported, in the model's terms: its pte and A/D bits. */
+static void from_lib_mapping(const struct x86pt_mapping *m, struct hw_pte *pte, unsigned *ad)
+{
+    pte->frame.base = m->frame.pa;
+    pte->frame.size = m->size;
+    pte->flags = from_lib_flags(m->flags);
+    *ad = from_lib_ad(m->ad);
+}
+
 /* x86pt_iterate's visitor: counts every mapping, keeps the first OS_LISTED_MAX. */
 static bool list_mapping(void *ctx, const struct x86pt_mapping *m)
 {
@@ -171,10 +180,7 @@ static bool list_mapping(void *ctx, const struct x86pt_mapping *m)
         struct hw_mapping *l = &r->listed[r->nlisted];
         if (!hw_vaddr_from_canonical(m->base.va, &l->base))
             l->base = UINT64_MAX;
-        l->pte.frame.base = m->frame.pa;
-        l->pte.frame.size = m->size;
-        l->pte.flags = from_lib_flags(m->flags);
-        r->listed_ad[r->nlisted] = from_lib_ad(m->ad);
+        from_lib_mapping(m, &l->pte, &r->listed_ad[r->nlisted]);
     }
     r->nlisted++;
     return true;
@@ -300,10 +306,7 @@ static void run_request(struct ptlib *p)
             refuse(p, "resolve", st);
         if (st == X86PT_OK) {
             p->result.has_reported = hw_vaddr_from_canonical(m.base.va, &p->result.reported_base);
-            p->result.reported.frame.base = m.frame.pa;
-            p->result.reported.frame.size = m.size;
-            p->result.reported.flags = from_lib_flags(m.flags);
-            p->result.reported_ad = from_lib_ad(m.ad);
+            from_lib_mapping(&m, &p->result.reported, &p->result.reported_ad);
         }
     } else if (rq->range) {
         run_range(p, &pt, va, &flush);
@@ -327,10 +330,7 @@ static void run_request(struct ptlib *p)
         uint64_t b;
         if (st == X86PT_OK && record && hw_vaddr_from_canonical(removed.base.va, &b) && b == rq->vaddr) {
             p->result.has_reported = true;
-            p->result.reported.frame.base = removed.frame.pa;
-            p->result.reported.frame.size = removed.size;
-            p->result.reported.flags = from_lib_flags(removed.flags);
-            p->result.reported_ad = from_lib_ad(removed.ad);
+            from_lib_mapping(&removed, &p->result.reported, &p->result.reported_ad);
         }
     } else {
         st = x86pt_protect(&pt, va, request_flags(rq, rq->flags), &flush);

@@ -540,6 +540,16 @@ static enum os_step_status step_end(const struct os_consts *c, const struct os_v
     return OS_STEP_OK;
 }
 
+bool os_reader_ready(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why, size_t len)
+{
+    if (!os_ult_ok(c, s1, st->ULT_id, why, len))
+        return false;
+    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || !os_sbuf_lock_free(c, s1, why, len))
+        return model_refuse(why, len, "an operation holds the kernel lock"), false;
+    st->core = os_core_index(c, c->ULT2core[st->ULT_id]);
+    return true;
+}
+
 /* x86pt's extension: Resolve (x86pt_resolve) by a thread whose core is Idle while no operation
  * holds the kernel lock (resolves run concurrently with each other, not with a writer). The
  * library's answer must be the mapping of interp_pt_mem that contains vaddr (every mapping is
@@ -547,11 +557,8 @@ static enum os_step_status step_end(const struct os_consts *c, const struct os_v
 static enum os_step_status step_resolve(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                         struct os_vars *s2, char *why, size_t len)
 {
-    if (!os_ult_ok(c, s1, st->ULT_id, why, len))
+    if (!os_reader_ready(c, s1, st, why, len))
         return OS_STEP_DISABLED;
-    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || !os_sbuf_lock_free(c, s1, why, len))
-        return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
-    st->core = os_core_index(c, c->ULT2core[st->ULT_id]);
     if (!os_vars_copy(s2, s1))
         return OS_STEP_NOMEM;
     struct os_pt_request rq = { .op = OS_PT_RESOLVE, .vaddr = st->vaddr };

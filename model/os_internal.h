@@ -106,6 +106,9 @@ enum os_step_status os_lib_destroy(const struct os_consts *c, struct os_vars *s,
 enum os_step_status os_lib_adopt(const struct os_consts *c, struct os_vars *s, uint64_t *back, unsigned *nfreed,
                                  struct os_lib_result *res, char *why, size_t len);
 /* os_adopt.c: the AdoptProbe step. */
+/* May st's thread make a read-only call (Resolve, Iterate) now: its core Idle, no operation holding
+ * the kernel lock or buffering stores? Sets st->core (os.c). */
+bool os_reader_ready(const struct os_consts *c, const struct os_vars *s1, struct os_step *st, char *why, size_t len);
 /* x86pt's extension: Iterate (os_iterate.c). */
 enum os_step_status os_step_iterate(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                     struct os_vars *s2, char *why, size_t len);

@@ -29,11 +29,8 @@ static enum os_step_status refuse(struct os_vars *s2, struct os_step *st, char *
 enum os_step_status os_step_iterate(const struct os_consts *c, const struct os_vars *s1, struct os_step *st,
                                     struct os_vars *s2, char *why, size_t len)
 {
-    if (!os_ult_ok(c, s1, st->ULT_id, why, len))
+    if (!os_reader_ready(c, s1, st, why, len))
         return OS_STEP_DISABLED;
-    if (os_kernel_lock(c, s1) >= 0 || s1->run.buf || !os_sbuf_lock_free(c, s1, why, len))
-        return model_refuse(why, len, "an operation holds the kernel lock"), OS_STEP_DISABLED;
-    st->core = os_core_index(c, c->ULT2core[st->ULT_id]);
     struct hw_interp pt = { 0 };
     if (!os_interp_pt_mem(c, s1, &pt, why, len))
         return OS_STEP_DISABLED; /* malformed: the checker reports it elsewhere */
