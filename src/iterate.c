@@ -30,7 +30,7 @@ static bool visit_dir(struct x86pt *pt, const struct iteration *it, uint64_t dir
         unsigned here = flags_combine(flags, entry_flags(e));
         if (entry_is_page(e, layer)) {
             struct x86pt_mapping m = { x86pt_va(canonical(at)), x86pt_pa(entry_addr(e, layer)), layer_size(layer),
-                                       here, entry_ad(e) };
+                                       here | entry_attrs(e, layer), entry_ad(e) };
             if (!it->v->mapping(it->v->ctx, &m))
                 return false;
             continue;
@@ -52,6 +52,6 @@ x86pt_status_t x86pt_iterate(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t len
     x86pt_status_t st = range_init(&it.r, vaddr.va, length);
     if (st != X86PT_OK || length == 0)
         return st;
-    visit_dir(pt, &it, pt->root.pa, 0, 0, X86PT_FLAGS_ALL & ~X86PT_NO_EXECUTE);
+    visit_dir(pt, &it, pt->root.pa, 0, 0, X86PT_WRITABLE | X86PT_USER);
     return X86PT_OK;
 }

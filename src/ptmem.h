@@ -90,16 +90,18 @@ static inline uint64_t entry_rmw(const struct x86pt *pt, uint64_t dir_pa, unsign
     return old;
 }
 
-/* Replace the permission bits of a present entry in one store, keeping every
- * other bit (a Dirty bit the MMU sets between our load and our store too). */
-static inline void entry_store_perms(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, uint64_t perms)
+/* Replace the permission and attribute bits of a present leaf at this layer in
+ * one store, keeping the frame and the Accessed/Dirty bits (a Dirty bit the MMU
+ * sets between our load and our store too); returns the value replaced. */
+static inline uint64_t entry_store_flags(const struct x86pt *pt, uint64_t dir_pa, unsigned idx, unsigned layer,
+                                         unsigned flags)
 {
     uint64_t old = entry_load(dir_at(pt, dir_pa), idx);
 #if X86PT_MUTANT == 14 /* mutant 14 (check/mutants.def): a plain load and store, no compare-exchange */
-    entry_store(pt, dir_pa, dir_at(pt, dir_pa), idx, (old & ~ENTRY_PERMS) | perms);
-    return;
+    entry_store(pt, dir_pa, dir_at(pt, dir_pa), idx, (old & ~leaf_flag_bits(layer)) | leaf_flags_encode(flags, layer));
+    return old;
 #endif
-    entry_rmw(pt, dir_pa, idx, old, ENTRY_PERMS, perms);
+    return entry_rmw(pt, dir_pa, idx, old, leaf_flag_bits(layer), leaf_flags_encode(flags, layer));
 }
 
 /* The Accessed/Dirty bits of an entry, as x86pt_ad_bit. */
@@ -137,6 +139,7 @@ static inline void flush_none(struct x86pt_flush *flush)
         flush->length = 0;
         flush->dirs_freed = 0;
         flush->flush_all = false;
+        flush->global = false;
         flush->accessed_only = false;
     }
 }
@@ -149,7 +152,7 @@ struct walk {
     unsigned idx[PT_LAYERS];
     unsigned layer;     /* layer of the last slot read */
     uint64_t entry;     /* its value */
-    unsigned flags;     /* permissions combined down to it */
+    unsigned flags;     /* permissions combined down to it (attributes: entry_attrs) */
     bool from_hint;
 };
 

@@ -76,11 +76,12 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
     if (st != X86PT_OK)
         return st;
     uint64_t size = layer_size(w.layer);
+    bool global = (w.entry & ENTRY_G) != 0; /* w is walked again above the leaf by the reclaim */
     if (removed) {
         removed->base = vaddr;
         removed->frame = x86pt_pa(entry_addr(w.entry, w.layer));
         removed->size = size;
-        removed->flags = w.flags;
+        removed->flags = w.flags | entry_attrs(w.entry, w.layer);
 #if X86PT_MUTANT == 29 /* mutant 29 (check/mutants.def): the bits of the first load, a plain store */
         removed->ad = entry_ad(w.entry);
         (void)leaf_take;
@@ -97,6 +98,10 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
     if (flush) {
         flush->start = vaddr;
         flush->length = size;
+#if X86PT_MUTANT == 32 /* mutant 32 (check/mutants.def) */
+        global = false;
+#endif
+        flush->global = global;
 #if X86PT_MUTANT == 15 /* mutant 15 (check/mutants.def): directories freed, none reported */
         flush->dirs_freed = 0;
         (void)freed;

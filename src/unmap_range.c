@@ -14,7 +14,8 @@ enum range_action { UNMAP, PROTECT };
 struct range_op {
     struct range r;
     enum range_action action;
-    uint64_t perms;         /* PROTECT: the new permission bits */
+    unsigned flags;         /* PROTECT: the new flags */
+    bool global;            /* a global page was changed or removed */
     bool split;
     uint64_t needed;
     struct dir_pool pool;
@@ -74,11 +75,11 @@ static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uin
 }
 
 /* The entry for part j of a huge page e of this layer, one layer down: the same
- * frames, permissions, caching, A/D and global bits (PAT moves to bit 7 in a
- * 4 KiB entry). */
+ * frames, permissions, attributes and A/D bits (PAT moves to bit 7 in a 4 KiB
+ * entry). */
 static uint64_t split_part(uint64_t e, unsigned layer, unsigned j)
 {
-    uint64_t keep = e & (ENTRY_PERMS | ENTRY_PWT | ENTRY_PCD | ENTRY_A | ENTRY_D | ENTRY_G);
+    uint64_t keep = e & ((leaf_flag_bits(layer) & ~ENTRY_HUGE_PAT) | ENTRY_A | ENTRY_D);
 #if X86PT_MUTANT == 23 /* mutant 23 (check/mutants.def): the parts lose no-execute */
     keep &= ~ENTRY_XD;
 #endif
@@ -130,7 +131,9 @@ static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsig
     if (layer == PT_LEAF_LAYER && op->action == UNMAP) { /* the hot loop: 4 KiB pages lie inside */
         unsigned removed = 0;
         for (unsigned i = lo; i <= hi; i++) {
-            if (entry_present(entry_load(d, i))) {
+            uint64_t e = entry_load(d, i);
+            if (entry_present(e)) {
+                op->global |= (e & ENTRY_G) != 0;
                 entry_store(pt, dir, d, i, 0);
                 removed++;
             }
@@ -143,9 +146,11 @@ static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsig
         uint64_t e = entry_load(d, i);
         if (!entry_present(e))
             continue;
+        if (entry_is_page(e, layer))
+            op->global |= (e & ENTRY_G) != 0; /* changed, removed or split: its TLB entries go */
         if (entry_is_page(e, layer) && range_covers(&op->r, s, size)) {
             if (op->action == PROTECT) {
-                entry_store_perms(pt, dir, i, op->perms);
+                entry_store_flags(pt, dir, i, layer, op->flags);
             } else {
                 entry_store(pt, dir, d, i, 0);
                 *used_count(pt, dir) -= 1;
@@ -193,6 +198,11 @@ static x86pt_status_t range_apply(struct x86pt *pt, struct range_op *op, uint64_
     if (op->dirs_freed)
         hint_clear(pt);
     range_flush(flush, op->touched_first, op->touched_last, op->dirs_freed);
+#if X86PT_MUTANT == 32 /* mutant 32 (check/mutants.def) */
+    op->global = false;
+#endif
+    if (flush)
+        flush->global = op->global;
     return X86PT_OK;
 }
 
@@ -208,7 +218,7 @@ x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t
 x86pt_status_t x86pt_protect_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, unsigned flags,
                                    enum x86pt_straddle straddle, struct x86pt_flush *flush)
 {
-    struct range_op op = {.action = PROTECT, .perms = perms_encode(flags), .split = straddle == X86PT_STRADDLE_SPLIT};
+    struct range_op op = {.action = PROTECT, .flags = flags, .split = straddle == X86PT_STRADDLE_SPLIT};
     if (straddle != X86PT_STRADDLE_FAIL && straddle != X86PT_STRADDLE_SPLIT)
         return flush_none(flush), X86PT_E_INVAL;
     if (flags & ~(unsigned)X86PT_FLAGS_ALL)

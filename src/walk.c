@@ -10,7 +10,7 @@ bool x86pt_walk_from_root(struct x86pt *pt, uint64_t va, struct walk *w)
 {
     uint64_t dir = pt->root.pa;
     w->from_hint = false;
-    unsigned flags = X86PT_FLAGS_ALL & ~X86PT_NO_EXECUTE;
+    unsigned flags = X86PT_WRITABLE | X86PT_USER;
     for (unsigned layer = 0; layer < PT_LAYERS; layer++) {
         uint64_t e = walk_read(pt, w, layer, dir, layer_index(va, layer));
         if (!entry_present(e))
@@ -42,7 +42,7 @@ x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt
 #endif
     out->frame = x86pt_pa(entry_addr(w.entry, w.layer));
     out->size = size;
-    out->flags = w.flags;
+    out->flags = w.flags | entry_attrs(w.entry, w.layer);
     out->ad = entry_ad(w.entry);
     return X86PT_OK;
 }

@@ -287,7 +287,9 @@ static void split_keeps_memory_type_and_global(void **state)
     uint64_t attrs = 0x100 | 0x10 | 0x8 | 0x40 | 0x20 | 0x1000; /* G PCD PWT D A PAT */
     *leaf_slot(f, va, 1) |= attrs;
     x86pt_forget_hint(&f->pt);
-    assert_int_equal(x86pt_protect_range(&f->pt, VA(va + M2 + K4), K4, X86PT_USER | X86PT_NO_EXECUTE,
+    /* protect sets the whole flag word: the page keeps its attributes when they are passed */
+    assert_int_equal(x86pt_protect_range(&f->pt, VA(va + M2 + K4), K4,
+                                         X86PT_USER | X86PT_NO_EXECUTE | X86PT_GLOBAL | X86PT_MEMTYPE(7),
                                          X86PT_STRADDLE_SPLIT, NULL),
                      X86PT_OK);
     uint64_t pd = dir_for(f, va, 2);
@@ -468,16 +470,17 @@ static void adopt_odd_image_then_split(void **state)
     f->pt = pt2;
     assert_int_equal(*slot(f, f->pt.root.pa, 17), 0);
     assert_int_equal(*slot(f, dir_for(f, top, 1), 3), 0);
-    expect_resolves(f, 0x7ffffffff123ull, (1ull << 40) - K4 + 0x123, K4, 0);
+    expect_resolves(f, 0x7ffffffff123ull, (1ull << 40) - K4 + 0x123, K4, X86PT_GLOBAL | X86PT_MEMTYPE(7));
     assert_int_equal(x86pt_protect_range(&f->pt, VA(top + G1 - K4), K4, 0, X86PT_STRADDLE_SPLIT, NULL), X86PT_OK);
     expect_resolves(f, top + G1 - K4, (1ull << 40) - K4, K4, 0);
     expect_resolves(f, top + G1 - 2 * K4, (1ull << 40) - 2 * K4, K4, X86PT_WRITABLE);
     assert_int_equal(x86pt_unmap_range(&f->pt, VA(M2 + K4), K4, X86PT_STRADDLE_SPLIT, NULL), X86PT_OK);
-    /* the 2M part keeps PAT in bit 12, G, A, D; the 4K part has PAT in bit 7 */
+    /* the 2M part keeps PAT in bit 12, G, A, D and the software bits; the 4K part has PAT in bit 7 */
+    uint64_t soft = 0xe00 | (0x7full << 52);
     uint64_t e2 = *leaf_slot(f, 0, 2);
-    assert_int_equal(e2 & 0xfff00000001fffffull, 0x1000 | 0x100 | 0x80 | 0x60 | 0x1);
+    assert_int_equal(e2 & 0xfff00000001fffffull, 0x1000 | 0x100 | 0x80 | 0x60 | 0x1 | soft);
     uint64_t e3 = *leaf_slot(f, M2, 3);
-    assert_int_equal(e3, M2 | 0x100 | 0x80 | 0x60 | 0x1);
+    assert_int_equal(e3, M2 | 0x100 | 0x80 | 0x60 | 0x1 | soft);
     expect_unmapped(f, M2 + K4);
     fx_free(f);
 }

@@ -133,7 +133,7 @@ static void map_rejects_bad_arguments(void **state)
     expect_map_refused(f, 0x2000, 0x2000, 8192, 0, X86PT_E_BADSIZE);
     expect_map_refused(f, 0, 0, 4ull << 20, 0, X86PT_E_BADSIZE);
     expect_map_refused(f, 0, 0, 512ull << 30, 0, X86PT_E_BADSIZE);
-    expect_map_refused(f, 0x2000, 0x2000, X86PT_PAGE_4K, 8, X86PT_E_BADFLAGS);
+    expect_map_refused(f, 0x2000, 0x2000, X86PT_PAGE_4K, X86PT_FLAGS_ALL + 1u, X86PT_E_BADFLAGS);
     expect_map_refused(f, 0x2000, 1ull << 52, X86PT_PAGE_4K, 0, X86PT_E_PHYSRANGE);
     expect_map_refused(f, 0x1000, 0x1000, X86PT_PAGE_4K, 0, X86PT_E_OVERLAP);
     fx_free(f);
@@ -264,7 +264,7 @@ static void protect_rejects_bad_arguments(void **state)
     struct snapshot sn = snap_take(f);
     assert_int_equal(x86pt_protect(&f->pt, VA(0x201000), 0, NULL), X86PT_E_NOTMAPPED);
     assert_int_equal(x86pt_protect(&f->pt, VA(0x600000), 0, NULL), X86PT_E_NOTMAPPED);
-    assert_int_equal(x86pt_protect(&f->pt, VA(0x200000), 0x10, NULL), X86PT_E_BADFLAGS);
+    assert_int_equal(x86pt_protect(&f->pt, VA(0x200000), 1u << 31, NULL), X86PT_E_BADFLAGS);
     assert_int_equal(x86pt_protect(&f->pt, VA(0x200004), 0, NULL), X86PT_E_MISALIGNED);
     assert_int_equal(x86pt_protect(&f->pt, VA(0x0100000000000000ull), 0, NULL), X86PT_E_NONCANONICAL);
     snap_assert_same(f, &sn);

@@ -60,7 +60,8 @@ static void one_op(struct fx *f, struct refmap *ref)
 {
     unsigned kind = (unsigned)(rnd() % 8);
     uint64_t size = random_size(), va = random_va(size);
-    unsigned flags = (unsigned)(rnd() % 8);
+    /* permissions; one op in four also draws attributes (the tree scan decodes them independently) */
+    unsigned flags = (unsigned)(rnd() % 8) | (rnd() % 4 == 0 ? (unsigned)rnd() & X86PT_ATTRIBUTES : 0u);
     struct x86pt_mapping got, *want;
     x86pt_status_t st, expect = ref_va_status(va);
     if (kind < 3) { /* map */

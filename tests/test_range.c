@@ -98,7 +98,7 @@ static void map_range_refusals_change_nothing(void **state)
     expect_range_refused(f, K4, 0, K4 + 8, X86PT_E_MISALIGNED);
     expect_range_refused(f, K4, (1ull << 52) - K4, 2 * K4, X86PT_E_PHYSRANGE);
     struct snapshot sn = snap_take(f);
-    assert_int_equal(x86pt_map_range(&f->pt, VA(0), PA(0), K4, 64, X86PT_LARGEST_FIT, NULL), X86PT_E_BADFLAGS);
+    assert_int_equal(x86pt_map_range(&f->pt, VA(0), PA(0), K4, 1u << 22, X86PT_LARGEST_FIT, NULL), X86PT_E_BADFLAGS);
     assert_int_equal(x86pt_map_range(&f->pt, VA(0), PA(0), 0, 0, X86PT_LARGEST_FIT, NULL), X86PT_OK);
     snap_assert_same(f, &sn);
     fx_free(f);
@@ -224,7 +224,7 @@ static void protect_range_splits_and_protects_inside(void **state)
     assert_int_equal(x86pt_map(&f->pt, VA(M2), PA(M2), M2, X86PT_WRITABLE, NULL), X86PT_OK);
     assert_int_equal(x86pt_protect_range(&f->pt, VA(M2 + K4), K4, X86PT_NO_EXECUTE, X86PT_STRADDLE_FAIL, NULL),
                      X86PT_E_STRADDLE);
-    assert_int_equal(x86pt_protect_range(&f->pt, VA(M2 + K4), K4, 99, X86PT_STRADDLE_SPLIT, NULL), X86PT_E_BADFLAGS);
+    assert_int_equal(x86pt_protect_range(&f->pt, VA(M2 + K4), K4, 1u << 25, X86PT_STRADDLE_SPLIT, NULL), X86PT_E_BADFLAGS);
     assert_int_equal(x86pt_protect_range(&f->pt, VA(M2 + K4), K4, X86PT_NO_EXECUTE, X86PT_STRADDLE_SPLIT, NULL),
                      X86PT_OK);
     struct x86pt_mapping m;

@@ -9,7 +9,24 @@
 #define A 0x20ull
 #define D 0x40ull
 #define BIT7 0x80ull
+#define PWT 0x8ull
+#define PCD 0x10ull
+#define G 0x100ull
+#define PAT_HUGE 0x1000ull
+#define SOFT_LOW (7ull << 9)      /* bits 11..9 */
+#define SOFT_HIGH (0x7full << 52) /* bits 58..52 */
+#define PKEY (15ull << 59)        /* bits 62..59 */
 #define XD (1ull << 63)
+
+/* x86pt.h's attribute word of a leaf: memory type PAT:PCD:PWT (SDM vol. 3A 11.12.3),
+ * G, the protection key and the software field (bits 11..9 low, 58..52 high). */
+static unsigned leaf_attributes(uint64_t v, unsigned level)
+{
+    uint64_t pat = level == 3 ? BIT7 : PAT_HUGE;
+    unsigned type = ((v & PWT) ? 1u : 0u) | ((v & PCD) ? 2u : 0u) | ((v & pat) ? 4u : 0u);
+    unsigned soft = (unsigned)((v >> 9) & 7) | (unsigned)((v >> 52) & 0x7f) << 3;
+    return X86PT_MEMTYPE(type) | ((v & G) ? X86PT_GLOBAL : 0u) | X86PT_PKEY((v >> 59) & 15) | X86PT_SOFTWARE(soft);
+}
 
 struct scan {
     const struct sim_phys *s;
@@ -64,16 +81,17 @@ static void scan_dir(struct scan *sc, uint64_t dir, unsigned level, uint64_t va_
         }
         uint64_t size = 1ull << shift[level];
         uint64_t frame_bits = addr_bits & ~(size - 1);
-        uint64_t allowed = frame_bits | P | RW | US | A | D | XD | (level < 3 ? BIT7 : 0);
+        uint64_t allowed = frame_bits | P | RW | US | A | D | XD | BIT7 | PWT | PCD | G | SOFT_LOW | SOFT_HIGH | PKEY |
+                           (level < 3 ? PAT_HUGE : 0);
         if (v & ~allowed)
-            fail(sc, level == 3 && (v & BIT7) ? "bit 7 (PAT) set in a 4 KiB entry" : "reserved or unexpected bit in a leaf", here);
+            fail(sc, "reserved or unexpected bit in a leaf", here);
         if (sc->out) {
             struct x86pt_mapping m = {
                 .base = x86pt_va(sign_extend(va)),
                 .frame = x86pt_pa(v & frame_bits),
                 .size = size,
                 .flags = ((v & RW) ? X86PT_WRITABLE : 0) | ((v & US) ? X86PT_USER : 0) |
-                         ((v & XD) ? X86PT_NO_EXECUTE : 0),
+                         ((v & XD) ? X86PT_NO_EXECUTE : 0) | leaf_attributes(v, level),
             };
             refmap_insert(sc->out, m);
         }

@@ -36,13 +36,60 @@ static inline x86pt_paddr_t x86pt_pa(uint64_t pa) { x86pt_paddr_t p = { pa }; re
 #define X86PT_PAGE_2M (UINT64_C(1) << 21)
 #define X86PT_PAGE_1G (UINT64_C(1) << 30)
 
-/* Mapping permissions. The default (0) is read-only, supervisor-only, executable. */
+/*
+ * Mapping flags: the permissions and the attributes of a page, in one word.
+ * 0 is read-only, supervisor-only, executable, PAT index 0 (write-back in both
+ * PAT layouts below), not global, software field 0, protection key 0.
+ * Directory entries always grant everything (P|RW|US): a page's flags live in
+ * its leaf entry alone, and resolve reports the leaf's attributes.
+ */
 enum x86pt_flag {
     X86PT_WRITABLE = 1u << 0,
     X86PT_USER = 1u << 1,
     X86PT_NO_EXECUTE = 1u << 2,
+    X86PT_GLOBAL = 1u << 3, /* G: with CR4.PGE, kept across CR3 reloads (SDM vol. 3A 4.10.2.4) */
 };
-#define X86PT_FLAGS_ALL (X86PT_WRITABLE | X86PT_USER | X86PT_NO_EXECUTE)
+#define X86PT_PERMISSIONS (X86PT_WRITABLE | X86PT_USER | X86PT_NO_EXECUTE)
+
+/* Memory type: a PAT index 0..7 (PAT:PCD:PWT, SDM vol. 3A 11.12.3), which the
+ * library encodes per level (PWT bit 3, PCD bit 4, PAT bit 7 of a 4 KiB entry,
+ * bit 12 of a 2 MiB / 1 GiB entry). What each index means is the IA32_PAT MSR's
+ * choice: the names below give the power-on layout and the one Linux programs. */
+#define X86PT_MEMTYPE_SHIFT 4u
+#define X86PT_MEMTYPE_MASK (7u << X86PT_MEMTYPE_SHIFT)
+#define X86PT_MEMTYPE(index) (((unsigned)(index) & 7u) << X86PT_MEMTYPE_SHIFT)
+#define X86PT_MEMTYPE_OF(flags) (((unsigned)(flags) >> X86PT_MEMTYPE_SHIFT) & 7u)
+
+/* IA32_PAT at power-on (SDM vol. 3A table 11-12): WB WT UC- UC, twice. */
+#define X86PT_IA32_PAT_POWER_ON UINT64_C(0x0007040600070406)
+#define X86PT_PAT_POWER_ON_WB 0u
+#define X86PT_PAT_POWER_ON_WT 1u
+#define X86PT_PAT_POWER_ON_UC_MINUS 2u
+#define X86PT_PAT_POWER_ON_UC 3u
+/* IA32_PAT as Linux programs it (arch/x86/mm/pat/memtype.c): WB WC UC- UC WB WP UC- WT. */
+#define X86PT_IA32_PAT_LINUX UINT64_C(0x0407050600070106)
+#define X86PT_PAT_LINUX_WB 0u
+#define X86PT_PAT_LINUX_WC 1u
+#define X86PT_PAT_LINUX_UC_MINUS 2u
+#define X86PT_PAT_LINUX_UC 3u
+#define X86PT_PAT_LINUX_WP 5u
+#define X86PT_PAT_LINUX_WT 7u
+
+/* Protection key 0..15 (bits 62..59 of the leaf; SDM vol. 3A 4.6.2), carried as is. */
+#define X86PT_PKEY_SHIFT 8u
+#define X86PT_PKEY_MASK (15u << X86PT_PKEY_SHIFT)
+#define X86PT_PKEY(key) (((unsigned)(key) & 15u) << X86PT_PKEY_SHIFT)
+#define X86PT_PKEY_OF(flags) (((unsigned)(flags) >> X86PT_PKEY_SHIFT) & 15u)
+
+/* Software field 0..1023, the leaf's bits the MMU ignores, carried as is: its low
+ * 3 bits are the leaf's bits 11..9, its high 7 bits the leaf's bits 58..52. */
+#define X86PT_SOFTWARE_SHIFT 12u
+#define X86PT_SOFTWARE_MASK (1023u << X86PT_SOFTWARE_SHIFT)
+#define X86PT_SOFTWARE(value) (((unsigned)(value) & 1023u) << X86PT_SOFTWARE_SHIFT)
+#define X86PT_SOFTWARE_OF(flags) (((unsigned)(flags) >> X86PT_SOFTWARE_SHIFT) & 1023u)
+
+#define X86PT_ATTRIBUTES (X86PT_GLOBAL | X86PT_MEMTYPE_MASK | X86PT_PKEY_MASK | X86PT_SOFTWARE_MASK)
+#define X86PT_FLAGS_ALL (X86PT_PERMISSIONS | X86PT_ATTRIBUTES)
 
 typedef enum x86pt_status {
     X86PT_OK = 0,
@@ -121,6 +168,10 @@ struct x86pt_flush {
     uint64_t length;
     unsigned dirs_freed;  /* > 0: paging-structure caches must be flushed too */
     bool flush_all;       /* range ops: the range is large, flush the whole TLB */
+    bool global;          /* a global page (X86PT_GLOBAL) was changed or removed: a CR3 reload
+                             keeps its TLB entries; invlpg each page (invlpg drops global
+                             entries too), or flush including globals (toggle CR4.PGE,
+                             or INVPCID type 2) where the report says to flush everything */
     bool accessed_only;   /* x86pt_test_and_clear_ad cleared only Accessed: the invalidation
                              may be skipped (as Linux does), at the cost of a page that stays
                              "not accessed" while a stale TLB entry keeps serving it */
@@ -132,9 +183,10 @@ enum x86pt_ad_bit {
     X86PT_DIRTY = 1u << 1,
 };
 
-/* What the MMU sees at an address: a mapping. flags are the permissions combined
+/* What the MMU sees at an address: a mapping. flags: the permissions combined
  * along the walk (writable = RW everywhere, user = US everywhere, no_execute =
- * XD anywhere). ad: the leaf's Accessed/Dirty bits (x86pt_ad_bit) — as read by
+ * XD anywhere) and the leaf's attributes (memory type, global, key, software).
+ * ad: the leaf's Accessed/Dirty bits (x86pt_ad_bit) — as read by
  * resolve and iterate (the MMU may set them any time after), and exactly as they
  * were at the removal by unmap (which then clears the entry with a locked
  * exchange, like Linux's ptep_get_and_clear). */
@@ -177,7 +229,9 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
 x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
                            struct x86pt_flush *flush);
 
-/* Change the permissions of the mapping that starts at vaddr. */
+/* Set the flags of the mapping that starts at vaddr: permissions and attributes,
+ * the whole word (to change permissions only, pass the attributes it has:
+ * resolve's flags & X86PT_ATTRIBUTES). One locked store; frame and A/D kept. */
 x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned flags,
                              struct x86pt_flush *flush);
 
@@ -238,7 +292,8 @@ x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_padd
 x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
                                  enum x86pt_straddle straddle, struct x86pt_flush *flush);
 
-/* Set the permissions of every mapping inside the range, same straddle rule. */
+/* Set the flags (permissions and attributes, as x86pt_protect) of every mapping
+ * inside the range, same straddle rule; a split keeps every bit of the page. */
 x86pt_status_t x86pt_protect_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, unsigned flags,
                                    enum x86pt_straddle straddle, struct x86pt_flush *flush);
 
