@@ -143,7 +143,8 @@ static void *cb_phys_to_virt(void *ctx, x86pt_paddr_t pa)
 static unsigned to_lib_flags(struct hw_flags f)
 {
     return (f.is_writable ? X86PT_WRITABLE : 0u) | (f.is_supervisor ? 0u : X86PT_USER) |
-           (f.disable_execute ? X86PT_NO_EXECUTE : 0u);
+           (f.disable_execute ? X86PT_NO_EXECUTE : 0u) | (f.global ? X86PT_GLOBAL : 0u) | X86PT_MEMTYPE(f.pat_index) |
+           X86PT_PKEY(f.pkey) | X86PT_SOFTWARE(f.software);
 }
 
 /* The request's flags; a refused call's unknown flag is the bit above X86PT_FLAGS_ALL. */
@@ -154,7 +155,13 @@ static unsigned request_flags(const struct os_pt_request *rq, struct hw_flags f)
 
 static struct hw_flags from_lib_flags(unsigned f)
 {
-    struct hw_flags h = { (f & X86PT_WRITABLE) != 0, (f & X86PT_USER) == 0, (f & X86PT_NO_EXECUTE) != 0 };
+    struct hw_flags h = { .is_writable = (f & X86PT_WRITABLE) != 0,
+                          .is_supervisor = (f & X86PT_USER) == 0,
+                          .disable_execute = (f & X86PT_NO_EXECUTE) != 0,
+                          .pat_index = (uint8_t)X86PT_MEMTYPE_OF(f),
+                          .global = (f & X86PT_GLOBAL) != 0,
+                          .pkey = (uint8_t)X86PT_PKEY_OF(f),
+                          .software = (uint16_t)X86PT_SOFTWARE_OF(f) };
     return h;
 }
 
@@ -231,6 +238,7 @@ static void report(struct ptlib *p, const struct x86pt_flush *flush)
     uint64_t start;
     memset(f, 0, sizeof *f);
     f->all = flush->flush_all;
+    f->global = flush->global;
     f->dirs_freed = flush->dirs_freed;
     if (!flush->length)
         return;

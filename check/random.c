@@ -50,11 +50,18 @@ static uint64_t in_2m_of(struct runner *r, uint64_t vaddr)
 }
 
 /* Half the mappings grant everything, so that user loads and stores succeed
- * often and the memory contents are checked; the rest are random. */
+ * often and the memory contents are checked; the rest are random. One in four is
+ * global, one in four has random attributes (memory type, key, software bits). */
 static struct hw_flags rnd_flags(struct runner *r)
 {
     unsigned b = below(r, 2) ? 1u : below(r, 8);
-    struct hw_flags f = { (b & 1) != 0, (b & 2) != 0, (b & 4) != 0 };
+    struct hw_flags f = { .is_writable = (b & 1) != 0, .is_supervisor = (b & 2) != 0, .disable_execute = (b & 4) != 0 };
+    f.global = below(r, 4) == 0;
+    if (below(r, 4) == 0) {
+        f.pat_index = (uint8_t)below(r, 8);
+        f.pkey = (uint8_t)below(r, 16);
+        f.software = (uint16_t)below(r, 1024);
+    }
     return f;
 }
 

@@ -12,10 +12,11 @@
  *    RSVD | ... but without P, where the SDM (vol. 3A §4.7: "P = 1: the
  *    fault was caused by a page-level protection violation" — a reserved bit
  *    is found only in a present entry) and real CPUs set P.
- *  - spec-mbz-52-62: the spec (hence the model) takes bits 52..62 of PD and PT
- *    entries as must-be-zero; the SDM ignores them (tables 4-17..4-19, with
- *    CR4.PKE = 0) and so does QEMU. Counted when QEMU matches the model's walk
- *    of the same tables with those bits cleared.
+ *  - spec-mbz-52-62: the spec takes bits 52..62 of PD and PT entries as
+ *    must-be-zero; the SDM ignores them (tables 4-17..4-19, with CR4.PKE = 0)
+ *    and so does QEMU. Since issue 12 the model follows the SDM there, so the
+ *    model's walk and its walk of the same tables with those bits cleared
+ *    agree and this count stays 0 (kept as a check of that).
  */
 #include "kern.h"
 #include "oracle.h"

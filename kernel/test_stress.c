@@ -311,7 +311,7 @@ bool test_stress(void)
                 total_ops, control_stale);
         CHECK(control_stale > 0, "the stale-access checks found nothing without shootdowns");
         /* Stale TLB entries of the control run: gone before the real run. */
-        struct x86pt_flush all = { x86pt_va(STRESS_BASE), X86PT_PAGE_1G * 4, 1, true, false };
+        struct x86pt_flush all = { .start = x86pt_va(STRESS_BASE), .length = X86PT_PAGE_1G * 4, .dirs_freed = 1, .flush_all = true };
         kernel_lock();
         os_unmap_finish(&all);
         kernel_unlock();

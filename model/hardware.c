@@ -294,6 +294,7 @@ static enum hw_step_status next_mmu_step(const struct hw_consts *c, const struct
     case HW_STEP_CACHE_EVICT: return hw_step_CacheEvict(c, s1, st->core, ref, s2);
     case HW_STEP_INVLPG: return hw_step_Invlpg(c, s1, st->core, st->vaddr, s2);
     case HW_STEP_FLUSH_ALL: return hw_step_FlushAll(c, s1, st->core, s2);
+    case HW_STEP_FLUSH_GLOBAL: return hw_step_FlushGlobal(c, s1, st->core, s2);
     case HW_STEP_PT_STORE:
         return hw_step_PTStore(c, s1, st->core, st->pt_write_pa, st->pt_write_value, s2);
     case HW_STEP_PT_CAS:

@@ -34,12 +34,24 @@
 /* x86_arch_spec.entry_size(layer), layer <= 3. */
 static inline uint64_t hw_entry_size(unsigned layer) { return UINT64_C(1) << (39 - 9 * layer); }
 
-/* definitions_t.rs: Flags */
+/* definitions_t.rs: Flags, and x86pt's extension (issue 12): the attributes of the page's leaf
+ * entry, which the spec abstracts away (hw_codec.h decodes them). */
 struct hw_flags {
     bool is_writable;
     bool is_supervisor;
     bool disable_execute;
+    uint8_t pat_index;   /* PAT:PCD:PWT of the leaf (SDM vol. 3A 11.12.3): the memory type */
+    bool global;         /* G of the leaf (SDM 4.10.2.4): kept by MOV to CR3 */
+    uint8_t pkey;        /* bits 62..59 of the leaf (SDM 4.6.2) */
+    uint16_t software;   /* bits 11..9 (low 3) and 58..52 (high 7) of the leaf, ignored by the MMU */
+    bool attrs_either;   /* only in hl_flags_join of flags whose attributes differ: either's
+                            attributes are allowed (the table holds one or the other) */
 };
+
+/* The attribute part of two flags agree (x86pt extension). */
+bool hw_attrs_equal(struct hw_flags a, struct hw_flags b);
+/* Every field of flags in one word (for hashes). */
+uint64_t hw_flags_bits(struct hw_flags f);
 
 /* definitions_t.rs: MemRegion */
 struct hw_mem_region {
@@ -81,6 +93,8 @@ struct hw_pde {
     enum hw_pde_kind kind;
     uint64_t addr;  /* directory or frame physical address */
     bool flag_P, flag_RW, flag_US, flag_PWT, flag_PCD, flag_A, flag_D, flag_G, flag_PAT, flag_XD;
+    uint8_t pkey;       /* x86pt extension, pages only: bits 62..59 (SDM 4.6.2) */
+    uint16_t software;  /* x86pt extension, pages only: bits 11..9, 58..52 (ignored, SDM 4.5) */
 };
 
 /* maxphyaddr in [HW_MAXPHYADDR_WIDTH_MIN, HW_MAXPHYADDR_WIDTH_MAX], layer <= 3. */
@@ -353,7 +367,8 @@ enum hw_step_kind {
     HW_STEP_CACHE_FILL,      /* rl3 CacheFill */
     HW_STEP_CACHE_EVICT,     /* rl3 CacheEvict */
     HW_STEP_INVLPG,          /* rl3 Invlpg */
-    HW_STEP_FLUSH_ALL,       /* MOV to CR3 with the same value */
+    HW_STEP_FLUSH_ALL,       /* MOV to CR3 with the same value (keeps global entries) */
+    HW_STEP_FLUSH_GLOBAL,    /* x86pt: MOV to CR4 toggling PGE (drops global entries too) */
     HW_STEP_PT_STORE,        /* rl3 Write */
     HW_STEP_PT_CAS,          /* LOCK CMPXCHG on page-table memory */
     HW_STEP_PT_XCHG,         /* XCHG (implicitly locked) on page-table memory */
@@ -489,6 +504,8 @@ enum hw_step_status hw_step_Invlpg(const struct hw_consts *c, const struct hw_va
  * PS caches and walks. */
 enum hw_step_status hw_step_FlushAll(const struct hw_consts *c, const struct hw_vars *s1,
                                      struct hw_core core, struct hw_vars *s2);
+enum hw_step_status hw_step_FlushGlobal(const struct hw_consts *c, const struct hw_vars *s1,
+                                        struct hw_core core, struct hw_vars *s2);
 
 /* rl3.rs core_mem / read_from_mem_tso: the word at pa as `core` sees it (its newest buffered
  * store to pa, else memory). 0 if pa is outside page-table memory or not aligned. */

@@ -9,24 +9,35 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* Permission order: a <= b when a grants nothing b does not; join: what either grants. */
+/* Permission order: a <= b when a grants nothing b does not, and (x86pt extension, issue 12)
+ * a has b's attributes, or b is a join that allows either of two (the attributes are not
+ * ordered: a translation has the memory type, key and software bits of the one entry it came
+ * from). join: what either grants. */
 bool hl_flags_le(struct hw_flags a, struct hw_flags b)
 {
     return (!a.is_writable || b.is_writable) && (a.is_supervisor || !b.is_supervisor) &&
-           (a.disable_execute || !b.disable_execute);
+           (a.disable_execute || !b.disable_execute) && (b.attrs_either || hw_attrs_equal(a, b));
 }
 
 struct hw_flags hl_flags_join(struct hw_flags a, struct hw_flags b)
 {
-    struct hw_flags f = { a.is_writable || b.is_writable, a.is_supervisor && b.is_supervisor,
-                          a.disable_execute && b.disable_execute };
+    struct hw_flags f = a;
+    f.is_writable = a.is_writable || b.is_writable;
+    f.is_supervisor = a.is_supervisor && b.is_supervisor;
+    f.disable_execute = a.disable_execute && b.disable_execute;
+    if (!hw_attrs_equal(a, b)) { /* either's attributes: one value for all such joins, so that
+                                     the join is commutative and associative */
+        struct hw_flags either = { .attrs_either = true };
+        f.pat_index = either.pat_index, f.global = either.global, f.pkey = either.pkey, f.software = either.software;
+        f.attrs_either = true;
+    }
     return f;
 }
 
 bool hl_flags_equal(struct hw_flags a, struct hw_flags b)
 {
     return a.is_writable == b.is_writable && a.is_supervisor == b.is_supervisor &&
-           a.disable_execute == b.disable_execute;
+           a.disable_execute == b.disable_execute && hw_attrs_equal(a, b);
 }
 
 /* Extension: ProtectStart / ProtectEnd (hlspec.h). */

@@ -17,33 +17,36 @@ static inline uint64_t hw_bitmask_inc(unsigned low, unsigned high)
     return (~UINT64_C(0) >> (63 - high)) & (~UINT64_C(0) << low);
 }
 
-/* hardware.rs: all_mb0_bits_are_zero. Rows are the spec's, with the SDM's reasons:
+/* hardware.rs: all_mb0_bits_are_zero, with the SDM's rows (vol. 3A 4.5, tables 4-14..4-19):
  *   layer 0 (PML4E):          51:M (beyond MAXPHYADDR), 7 (PS is reserved in a PML4E)
  *   layer 1, PS (1 GiB page): 51:M, 29:13 (address bits below 1 GiB alignment; 12 is PAT)
  *   layer 1, directory:       51:M, 7 (x86pt checks PS before calling: never set here)
- *   layer 2, PS (2 MiB page): 62:M, 20:13
- *   layer 2, directory:       62:M, 7
- *   layer 3 (PTE):            62:M
- * The spec takes bits 52..62 as must-be-zero at layers 2 and 3, where the SDM calls them
- * ignored (or protection keys); x86pt follows the spec. A non-present entry has no reserved
- * bits. */
+ *   layer 2, PS (2 MiB page): 51:M, 20:13
+ *   layer 2, directory:       51:M, 7
+ *   layer 3 (PTE):            51:M
+ * The spec also takes bits 52..62 as must-be-zero at layers 2 and 3, where the SDM makes them
+ * ignored (58..52) and protection keys (62..59) in a page, ignored in a directory entry;
+ * x86pt extends the spec to the SDM there (issue 12: kernels keep software bits and keys in
+ * leaves), as QEMU does (QEMU-FACTS.md). A non-present entry has no reserved bits.
+ * (hw_bitmask_inc(52, 51) is 0: M = 52 leaves no address bit reserved.) */
 static inline bool hw_codec_mb0_ok(uint64_t v, unsigned layer, unsigned m)
 {
     if (!(v & HW_BIT_P))
         return true;
+    uint64_t beyond = m < 52 ? hw_bitmask_inc(m, 51) : 0;
     switch (layer) {
     case 0:
-        return !(v & hw_bitmask_inc(m, 51)) && !(v & HW_BIT_PS);
+        return !(v & beyond) && !(v & HW_BIT_PS);
     case 1:
         if (v & HW_BIT_PS)
-            return !(v & hw_bitmask_inc(m, 51)) && !(v & hw_bitmask_inc(13, 29));
-        return !(v & hw_bitmask_inc(m, 51)) && !(v & HW_BIT_PS);
+            return !(v & beyond) && !(v & hw_bitmask_inc(13, 29));
+        return !(v & beyond) && !(v & HW_BIT_PS);
     case 2:
         if (v & HW_BIT_PS)
-            return !(v & hw_bitmask_inc(m, 62)) && !(v & hw_bitmask_inc(13, 20));
-        return !(v & hw_bitmask_inc(m, 62)) && !(v & HW_BIT_PS);
+            return !(v & beyond) && !(v & hw_bitmask_inc(13, 20));
+        return !(v & beyond) && !(v & HW_BIT_PS);
     default:
-        return !(v & hw_bitmask_inc(m, 62));
+        return !(v & beyond);
     }
 }
 
@@ -85,8 +88,22 @@ static inline struct hw_pde hw_codec_view(uint64_t v, unsigned layer, unsigned m
         d.flag_G = v & HW_BIT_G;
         /* MASK_L3_PG_FLAG_PAT is bit 7 (where PS is elsewhere); MASK_PG_FLAG_PAT bit 12. */
         d.flag_PAT = layer == 3 ? (v & HW_BIT_PS) : (v & HW_BIT_PAT_LARGE);
+        d.pkey = (uint8_t)((v >> 59) & 15);
+        d.software = (uint16_t)(((v >> 9) & 7) | ((v >> 52) & 0x7f) << 3);
     }
     return d;
+}
+
+/* x86pt's extension: the attributes a page's leaf entry gives its translation (SDM vol. 3A
+ * 11.12.3: the memory type is the PAT entry PAT:PCD:PWT of the leaf; the directories' PWT/PCD
+ * only type the accesses to the next paging structure, 4.9.2). */
+static inline void hw_codec_leaf_attrs(const struct hw_pde *d, struct hw_flags *f)
+{
+    f->pat_index = (uint8_t)((d->flag_PAT ? 4 : 0) | (d->flag_PCD ? 2 : 0) | (d->flag_PWT ? 1 : 0));
+    f->global = d->flag_G;
+    f->pkey = d->pkey;
+    f->software = d->software;
+    f->attrs_either = false;
 }
 
 /* hardware.rs: l0_bits! .. l3_bits!: the 9-bit index of vaddr at a layer. */

@@ -10,12 +10,25 @@ bool hw_overlap(struct hw_mem_region r1, struct hw_mem_region r2)
     return r1.base < r2.base + r2.size;
 }
 
+bool hw_attrs_equal(struct hw_flags a, struct hw_flags b)
+{
+    return a.pat_index == b.pat_index && a.global == b.global && a.pkey == b.pkey && a.software == b.software &&
+           a.attrs_either == b.attrs_either;
+}
+
+uint64_t hw_flags_bits(struct hw_flags f)
+{
+    return (uint64_t)f.is_writable | (uint64_t)f.is_supervisor << 1 | (uint64_t)f.disable_execute << 2 |
+           (uint64_t)f.pat_index << 3 | (uint64_t)f.global << 6 | (uint64_t)f.pkey << 7 | (uint64_t)f.software << 11 |
+           (uint64_t)f.attrs_either << 21;
+}
+
 bool hw_pte_equal(const struct hw_pte *a, const struct hw_pte *b)
 {
     return a->frame.base == b->frame.base && a->frame.size == b->frame.size &&
            a->flags.is_writable == b->flags.is_writable &&
            a->flags.is_supervisor == b->flags.is_supervisor &&
-           a->flags.disable_execute == b->flags.disable_execute;
+           a->flags.disable_execute == b->flags.disable_execute && hw_attrs_equal(a->flags, b->flags);
 }
 
 /* SDM 3.3.7.1: a canonical address has bits 63..47 all equal. The spec's virtual addresses

@@ -58,6 +58,8 @@ static enum hw_interp_status visit_dir(struct visit_state *st, uint64_t dir, uns
             .is_supervisor = above.is_supervisor || !d.flag_US,
             .disable_execute = above.disable_execute || d.flag_XD,
         };
+        if (d.kind == HW_PDE_PAGE)
+            hw_codec_leaf_attrs(&d, &f);
         struct hw_pte pte = { { d.addr, size }, f };
         if (!st->visit(st->ctx, layer, pa, base, &d, &pte)) {
             st->stopped = true;

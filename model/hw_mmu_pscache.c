@@ -130,14 +130,15 @@ enum hw_step_status hw_step_Invlpg(const struct hw_consts *c, const struct hw_va
     return HW_STEP_OK;
 }
 
-/* MOV to CR3 with the same value. SDM 4.10.4.1: it "invalidates all TLB entries associated
- * with PCID 000H except those for global pages" and "all paging-structure caches associated
- * with PCID 000H". MOV to CR3 is serializing: the store buffer must be empty (as for Invlpg).
- * In-flight walks go with the caches (their partial state is such a cache). The TLB entries of
- * the model carry no G bit (hardware.rs PageTableEntry has none), so every entry goes; on
- * hardware with CR4.PGE = 1 an entry of a page with G set would survive. */
-enum hw_step_status hw_step_FlushAll(const struct hw_consts *c, const struct hw_vars *s1,
-                                     struct hw_core core, struct hw_vars *s2)
+/* MOV to CR3 with the same value (keep_global) or a MOV to CR4 that toggles PGE. SDM 4.10.4.1:
+ * the first "invalidates all TLB entries associated with PCID 000H except those for global
+ * pages", the second "all TLB entries (including global entries)"; both "all paging-structure
+ * caches". Both are serializing: the store buffer must be empty (as for Invlpg). In-flight
+ * walks go with the caches (their partial state is such a cache). The model runs with
+ * CR4.PGE = 1: a TLB entry of a page whose leaf has G (x86pt's extension of PageTableEntry)
+ * survives a CR3 reload. */
+static enum hw_step_status flush_tlb(const struct hw_consts *c, const struct hw_vars *s1, struct hw_core core,
+                                     bool keep_global, struct hw_vars *s2)
 {
     if (!hw_valid_core(c, core))
         return HW_STEP_E_CORE;
@@ -146,11 +147,29 @@ enum hw_step_status hw_step_FlushAll(const struct hw_consts *c, const struct hw_
     if (!hw_vars_copy(s2, s1))
         return HW_STEP_E_NOMEM;
     struct hw_tlb *t = hw_core_tlb(c, s2, core);
-    hw_tlb_fini(t);
+    if (keep_global) {
+        for (uint32_t e = t->len; e-- > 0;)
+            if (!t->entries[e].pte.flags.global)
+                hw_tlb_remove(t, t->entries[e].base);
+    } else {
+        hw_tlb_fini(t);
+    }
     struct hw_mmu_core *m = hw_core_mmu(c, s2, core);
     if (m) {
         struct hw_mmu_core empty = { .nwalks = 0 };
         *m = empty; /* the store buffer is empty already */
     }
     return HW_STEP_OK;
+}
+
+enum hw_step_status hw_step_FlushAll(const struct hw_consts *c, const struct hw_vars *s1, struct hw_core core,
+                                     struct hw_vars *s2)
+{
+    return flush_tlb(c, s1, core, true, s2);
+}
+
+enum hw_step_status hw_step_FlushGlobal(const struct hw_consts *c, const struct hw_vars *s1, struct hw_core core,
+                                        struct hw_vars *s2)
+{
+    return flush_tlb(c, s1, core, false, s2);
 }

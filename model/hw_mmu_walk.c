@@ -193,6 +193,8 @@ struct hw_mapping hw_mmu_walk_result(const struct hw_mmu_walk *w, unsigned maxph
     r.pte.flags.is_writable = rights & HW_RIGHT_W;
     r.pte.flags.is_supervisor = !(rights & HW_RIGHT_U);
     r.pte.flags.disable_execute = rights & HW_RIGHT_XD;
+    struct hw_pde d = hw_codec_view(w->entry[leaf], leaf, maxphyaddr);
+    hw_codec_leaf_attrs(&d, &r.pte.flags);
     return r;
 }
 

@@ -105,9 +105,7 @@ uint64_t hw_tlb_hash(const struct hw_tlb *t)
     uint64_t h = t->len;
     for (uint32_t i = 0; i < t->len; i++) {
         const struct hw_mapping *e = &t->entries[i];
-        uint64_t flags = (uint64_t)e->pte.flags.is_writable |
-                         (uint64_t)e->pte.flags.is_supervisor << 1 |
-                         (uint64_t)e->pte.flags.disable_execute << 2;
+        uint64_t flags = hw_flags_bits(e->pte.flags);
         h = mix(mix(mix(mix(h, e->base), e->pte.frame.base), e->pte.frame.size), flags);
     }
     return h;

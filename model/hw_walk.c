@@ -49,6 +49,8 @@ enum hw_walk_status hw_pt_walk(const struct hw_pt_view *pt, uint64_t vaddr, stru
             out->pte.flags.is_writable = writable;
             out->pte.flags.is_supervisor = !user;
             out->pte.flags.disable_execute = xd;
+            struct hw_pde d = hw_codec_view(v, layer, pt->maxphyaddr);
+            hw_codec_leaf_attrs(&d, &out->pte.flags);
             return out->status = HW_WALK_PAGE;
         }
         dir = addr;

@@ -478,6 +478,7 @@ static enum os_step_status step_initiate_shootdown(const struct os_consts *c, co
     s2->TLB_Shootdown.for_protect = prot;
     s2->TLB_Shootdown.all = cs->flush.all;
     s2->TLB_Shootdown.dirs = cs->flush.dirs_freed > 0;
+    s2->TLB_Shootdown.global = cs->flush.global;
     s2->TLB_Shootdown.lo = cs->flush.lo;
     s2->TLB_Shootdown.hi = cs->flush.hi;
     return OS_STEP_OK;

@@ -121,6 +121,7 @@ struct os_range {
 struct os_flush {
     uint64_t lo, hi;        /* the reported range [lo, hi) (48-bit), empty if lo == hi */
     bool all;               /* flush_all */
+    bool global;            /* a global page changed: what reloads CR3 flushes globals too */
     unsigned dirs_freed;    /* reported */
 };
 
@@ -246,6 +247,7 @@ struct os_shootdown {
     bool for_protect;
     bool all;
     bool dirs;               /* directories were freed: paging-structure caches go too */
+    bool global;             /* x86pt: a global page changed: a full flush includes globals */
     uint64_t lo, hi;
 };
 

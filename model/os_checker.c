@@ -117,7 +117,7 @@ bool os_checker_step(struct os_checker *k, const struct os_vars *s1, const struc
             return *failed = OS_CHECK_WELL_FORMED, false;
         nxt = &k->pt2;
     }
-    if (!os_check_spec_pt(k, s1, s2, st, &k->pt, nxt, same, why, len))
+    if (!os_check_spec_pt(k, s1, st, &k->pt, nxt, same, why, len))
         return *failed = OS_CHECK_WRITE_DISCIPLINE, false;
 
     struct hl_vars a2;

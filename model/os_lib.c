@@ -118,8 +118,7 @@ bool os_run_start(struct os_run *r, struct hw_mapping *old, unsigned nold)
         uint64_t h = nold;
         for (unsigned i = 0; i < nold; i++)
             h = os_mix(os_mix(os_mix(os_mix(h, old[i].base), old[i].pte.frame.base), old[i].pte.frame.size),
-                       (uint64_t)old[i].pte.flags.is_writable | (uint64_t)old[i].pte.flags.is_supervisor << 1 |
-                           (uint64_t)old[i].pte.flags.disable_execute << 2);
+                       hw_flags_bits(old[i].pte.flags));
         r->snap->hash = h;
     }
     return true;

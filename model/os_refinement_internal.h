@@ -24,14 +24,11 @@ void os_interp_range_mappings(const struct os_consts *c, const struct os_vars *s
 
 /* spec_pt.c: the step s1 -> s2 keeps spec_pt's write discipline (cur, nxt: the views before
  * and after; pt_mem_same: page-table memory did not change). */
-bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_vars *s2, const struct os_step *st,
+bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_step *st,
                       const struct hw_interp *cur, const struct hw_interp *nxt, bool pt_mem_same, char *why,
                       size_t len);
-/* spec_pt.c: the leaf the library wrote at vaddr sets no memory-type or global bit. */
-bool os_spec_pt_leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_t vaddr, char *why, size_t len);
 /* spec_pt_range.c: one store of the range operation of cs keeps the range write discipline. */
-bool os_spec_pt_range_store_ok(struct os_checker *k, const struct os_core_state *cs, const struct os_vars *s2,
-                               const struct os_step *st, const struct hw_interp *cur, const struct hw_interp *nxt,
+bool os_spec_pt_range_store_ok(const struct os_core_state *cs, const struct os_step *st, const struct hw_interp *cur, const struct hw_interp *nxt,
                                char *why, size_t len);
 
 #endif

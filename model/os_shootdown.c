@@ -27,9 +27,10 @@ bool os_flush_needed(const struct os_core_state *cs)
 
 /* The acknowledging core k's invalidation, on hw (a copy of the state's hardware, replaced by
  * the result): invlpg every 4 KiB page of the reported range (SDM vol. 3A 4.10.4.1: the TLB
- * entries of the page containing the address, and the paging-structure-cache entries that
- * would translate it), or reload CR3 when the report says flush_all, freed directories, or
- * spans more than OS_INVLPG_MAX_PAGES pages. */
+ * entries of the page containing the address, global or not, and the paging-structure-cache
+ * entries that would translate it), or flush everything when the report says flush_all, freed
+ * directories, or spans more than OS_INVLPG_MAX_PAGES pages: reload CR3, which keeps global
+ * entries, or, when the report says a global page changed, toggle CR4.PGE, which does not. */
 enum hw_step_status os_shootdown_invalidate(const struct os_consts *c, const struct os_shootdown *sd, struct hw_core k,
                                             struct hw_vars *hw)
 {
@@ -37,7 +38,8 @@ enum hw_step_status os_shootdown_invalidate(const struct os_consts *c, const str
     enum hw_step_status r;
     if (sd->all || sd->dirs || pages > OS_INVLPG_MAX_PAGES) {
         struct hw_vars n;
-        if ((r = hw_step_FlushAll(&c->hw, hw, k, &n)) == HW_STEP_OK)
+        r = sd->global ? hw_step_FlushGlobal(&c->hw, hw, k, &n) : hw_step_FlushAll(&c->hw, hw, k, &n);
+        if (r == HW_STEP_OK)
             hw_vars_fini(hw), *hw = n;
     } else {
         r = HW_STEP_OK;

@@ -51,14 +51,9 @@ void os_vars_fini(struct os_vars *s)
 
 #define mix os_mix
 
-static uint64_t flags_bits(struct hw_flags f)
-{
-    return (uint64_t)f.is_writable | (uint64_t)f.is_supervisor << 1 | (uint64_t)f.disable_execute << 2;
-}
-
 static uint64_t hash_pte(uint64_t h, const struct hw_pte *p)
 {
-    return mix(mix(mix(h, p->frame.base), p->frame.size), flags_bits(p->flags));
+    return mix(mix(mix(h, p->frame.base), p->frame.size), hw_flags_bits(p->flags));
 }
 
 static uint64_t hash_core(uint64_t h, const struct os_core_state *cs, const unsigned *ult_map)
@@ -68,9 +63,10 @@ static uint64_t hash_core(uint64_t h, const struct os_core_state *cs, const unsi
         return h;
     h = mix(mix(h, ult_map && cs->ULT_id < HL_MAX_THREADS ? ult_map[cs->ULT_id] : cs->ULT_id), cs->vaddr);
     h = hash_pte(h, &cs->pte);
-    h = mix(mix(h, flags_bits(cs->flags)), cs->result_ok);
+    h = mix(mix(h, hw_flags_bits(cs->flags)), cs->result_ok);
     h = hash_pte(h, &cs->result);
-    h = os_mix(os_mix(os_mix(h, (uint64_t)cs->stored | (uint64_t)cs->splits << 1 | (uint64_t)cs->flush.all << 2),
+    h = os_mix(os_mix(os_mix(h, (uint64_t)cs->stored | (uint64_t)cs->splits << 1 | (uint64_t)cs->flush.all << 2 |
+                                     (uint64_t)cs->flush.global << 3),
                       cs->chg_lo), cs->chg_hi);
     h = os_mix(os_mix(os_mix(os_mix(h, cs->freed | (uint64_t)cs->alloc_failed << 32 | (uint64_t)cs->removed_ad << 40),
                              cs->flush.lo), cs->flush.hi),
@@ -107,7 +103,7 @@ uint64_t os_vars_hash_perm(const struct os_vars *s, const unsigned *core_perm, c
                               : s->TLB_Shootdown.open_requests;
     h = mix(mix(mix(h, s->TLB_Shootdown.vaddr), open), s->TLB_Shootdown.for_protect);
     h = mix(mix(mix(h, s->TLB_Shootdown.lo), s->TLB_Shootdown.hi),
-            2 + s->TLB_Shootdown.all + 4 * s->TLB_Shootdown.dirs);
+            2 + s->TLB_Shootdown.all + 4 * s->TLB_Shootdown.dirs + 8 * s->TLB_Shootdown.global);
     h = mix(mix(h, s->sound), s->pt_private);
     for (unsigned i = 0; i < OS_PT_FRAMES_MAX / 64; i++)
         h = mix(mix(mix(h, s->pt_free[i]), s->pt_pending[i]), s->pt_fresh[i]);
@@ -146,7 +142,7 @@ bool os_vars_equal(const struct os_vars *a, const struct os_vars *b)
         memcmp(a->pt_counts, b->pt_counts, sizeof a->pt_counts) || !os_run_equal(&a->run, &b->run) ||
         memcmp(a->pt_pending, b->pt_pending, sizeof a->pt_pending) ||
         memcmp(a->pt_fresh, b->pt_fresh, sizeof a->pt_fresh) || a->TLB_Shootdown.all != b->TLB_Shootdown.all ||
-        a->TLB_Shootdown.dirs != b->TLB_Shootdown.dirs ||
+        a->TLB_Shootdown.dirs != b->TLB_Shootdown.dirs || a->TLB_Shootdown.global != b->TLB_Shootdown.global ||
         a->TLB_Shootdown.lo != b->TLB_Shootdown.lo || a->TLB_Shootdown.hi != b->TLB_Shootdown.hi)
         return false;
     return hw_vars_equal(&a->hw, &b->hw);

@@ -2,8 +2,10 @@
  * map is (Read | ViewStutter)* Write, an unmap Read* (Write (Read | ViewStutter)*)?, so every
  * store keeps the MMU's view except the one the spec allows; every other step keeps
  * page-table memory. x86pt's additions are marked: protect's first store (like unmap's), the
- * leaf bits a store may set, the hardware's A/D and walk steps and FrameReuse (which must keep
- * the view); the RANGE extension's discipline is in spec_pt_range.c. */
+ * hardware's A/D and walk steps and FrameReuse (which must keep the view); the RANGE
+ * extension's discipline is in spec_pt_range.c. The view carries each leaf's attributes
+ * (memory type, G, key, software bits: hw_codec.h), so a store's are compared with the
+ * request's like its permissions. */
 #include "os_internal.h"
 #include "os_refinement_internal.h"
 #include "why.h"
@@ -41,30 +43,8 @@ static bool view_is(struct os_checker *k, const struct hw_interp *cur, const str
     return same;
 }
 
-/* x86pt's addition to spec_pt (the spec abstracts memory types away): a leaf the library
- * writes maps write-back memory (PWT, PCD, PAT clear) and is not global. */
-bool os_spec_pt_leaf_bits_ok(struct os_checker *k, const struct os_vars *s2, uint64_t vaddr, char *why, size_t len)
-{
-    struct os_wmem m;
-    if (!os_wmem_get(k->c, s2, &m))
-        return model_refuse(why, len, "out of memory");
-    struct hw_pt_view v = os_wmem_view(k->c, s2, &m);
-    struct hw_walk w;
-    bool page = hw_pt_walk(&v, vaddr, &w) == HW_WALK_PAGE;
-    uint64_t e = page ? hw_pmem_read(m.mem, w.entry_pa[w.layer]) : 0;
-    os_wmem_put(&m);
-    if (!page)
-        return true; /* the view checks say what is wrong */
-    uint64_t pat = w.layer == 3 ? HW_BIT_PS : HW_BIT_PAT_LARGE;
-    if (e & (HW_BIT_PWT | HW_BIT_PCD | HW_BIT_G | pat))
-        return model_refuse(why, len, "leaf entry 0x%" PRIx64 " at 0x%" PRIx64 " sets a memory-type or global bit "
-                    "(PWT/PCD/PAT/G)", e, w.entry_pa[w.layer]);
-    return true;
-}
-
 /* spec_pt.rs: next_step, for the store (or none) each OS step makes. */
-bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_vars *s2,
-                      const struct os_step *st,
+bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const struct os_step *st,
                       const struct hw_interp *cur, const struct hw_interp *nxt, bool pt_mem_same,
                       char *why, size_t len)
 {
@@ -73,7 +53,7 @@ bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const stru
     if (st->kind == OS_STEP_FRAME_REUSE) /* free frames are unreachable */
         return hw_interp_equal(cur, nxt) || model_refuse(why, len, "a write to a free frame changed the MMU's view");
     if (st->kind == OS_STEP_RANGE_STORE && cs)
-        return os_spec_pt_range_store_ok(k, cs, s2, st, cur, nxt, why, len);
+        return os_spec_pt_range_store_ok(cs, st, cur, nxt, why, len);
     if (st->nomem) /* x86pt's extension (hlspec_nomem.c): frames taken, zeroed and given back */
         return hw_interp_equal(cur, nxt) || model_refuse(why, len, "%s: X86PT_E_NOMEM but the MMU's view changed",
                                                          os_step_name(st->kind));
@@ -100,15 +80,11 @@ bool os_check_spec_pt(struct os_checker *k, const struct os_vars *s1, const stru
         const char *what = cs->kind == OS_UNMAP_OP_EXECUTING ? "unmap's store" : "protect's store";
         if (cs->kind == OS_UNMAP_OP_EXECUTING)
             return view_is(k, cur, nxt, false, cs->vaddr, NULL, what, why, len);
-        if (!os_spec_pt_leaf_bits_ok(k, s2, cs->vaddr, why, len))
-            return false;
         struct hw_pte np = cs->result;
         np.flags = cs->flags;
         return view_is(k, cur, nxt, true, cs->vaddr, &np, what, why, len);
     }
     case OS_STEP_MAP_END: /* spec_pt::step_Map_End */
-        if (st->result_ok && !os_spec_pt_leaf_bits_ok(k, s2, cs->vaddr, why, len))
-            return false;
         if (hl_overlaps_existing_vmem(cur->map, (unsigned)cur->len, cs->vaddr, cs->pte.frame.size)) {
             if (st->result_ok)
                 return model_refuse(why, len, "MapEnd: Ok although 0x%" PRIx64 " overlaps a mapping", cs->vaddr);

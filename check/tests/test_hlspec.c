@@ -40,7 +40,7 @@ static struct hl_vars empty_state(void)
 
 static struct hw_pte pte(uint64_t frame, uint64_t size, bool w)
 {
-    struct hw_pte p = { { frame, size }, { w, false, false } };
+    struct hw_pte p = { { frame, size }, { .is_writable = w } };
     return p;
 }
 
@@ -230,7 +230,7 @@ static void protect(void **st)
     s1.nmappings = 1;
     s1.mappings[0].base = 0;
     s1.mappings[0].pte = pte(K4, K4, false);
-    struct hw_flags nf = { true, true, false };
+    struct hw_flags nf = { .is_writable = true, .is_supervisor = true };
     s2 = s1;
     s2.mappings[0].pte.flags = hl_flags_join(s1.mappings[0].pte.flags, nf);
     s2.thread_state[0] = (struct hl_args){ .kind = HL_ARGS_PROTECT, .vaddr = 0, .has_pte = true, .pte = s1.mappings[0].pte, .flags = nf };

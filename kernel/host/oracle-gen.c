@@ -9,7 +9,9 @@
  * already used elsewhere in the case (a shared subtree, always at the same
  * layer), 4 KiB / 2 MiB / 1 GiB leaves; every flag bit random (RW, US, XD,
  * PWT, PCD, A, D, G, PAT, the ignored bits); and one must-be-zero bit of the
- * layer (hardware.rs all_mb0_bits_are_zero) planted in about one entry in six.
+ * layer (hardware.rs all_mb0_bits_are_zero, read as the SDM's tables: bits
+ * M..51, PS of a PML4E, the low address bits of a huge page) planted in about
+ * one entry in six; bits 52..62 are random everywhere (ignored with CR4.PKE = 0).
  * Leaves point into the kernel's scratch RAM (so the kernel can check where an
  * access landed) or far above RAM (no memory there).
  *
@@ -111,8 +113,7 @@ static uint64_t random_mbz_bit(unsigned layer, bool page)
 {
     uint64_t choices[64];
     unsigned n = 0;
-    unsigned top = layer >= 2 ? 62 : 51;
-    for (unsigned b = M; b <= top; b++)
+    for (unsigned b = M; b <= 51; b++)
         choices[n++] = UINT64_C(1) << b;
     if (layer == 0)
         choices[n++] = HW_BIT_PS;

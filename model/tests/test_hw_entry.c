@@ -5,13 +5,13 @@
  *   PML4E   : 0 P, 1 R/W, 2 U/S, 3 PWT, 4 PCD, 5 A, 6 ign, 7 PS (reserved, must be 0), 8-11 ign,
  *             12..M-1 address of PDPT, M..51 reserved, 52-62 ign, 63 XD
  *   PDPTE 1G: 0-5 as above, 6 D, 7 PS=1, 8 G, 9-11 ign, 12 PAT, 13-29 reserved,
- *             30..M-1 frame, M..51 reserved, 52-62 ign (spec: 52-58 ign), 63 XD
+ *             30..M-1 frame, M..51 reserved, 52-58 ign, 59-62 protection key, 63 XD
  *   PDPTE dir: as PML4E but bit 7 = PS = 0
- *   PDE 2M  : as PDPTE 1G with 13-20 reserved, 21..M-1 frame; the spec also reserves M..62
- *   PDE dir : as PML4E; the spec reserves M..62
- *   PTE     : 0-6 as 1G page, 7 PAT, 8 G, 12..M-1 frame; the spec reserves M..62
- * Bits 52..62 at layers 2 and 3 are must-be-zero by the spec (hardware.rs), ignored/protection
- * keys by the SDM: the model follows the spec and these tests pin that choice.
+ *   PDE 2M  : as PDPTE 1G with 13-20 reserved, 21..M-1 frame
+ *   PDE dir : as PML4E
+ *   PTE     : 0-6 as 1G page, 7 PAT, 8 G, 12..M-1 frame, M..51 reserved, 52-58 ign, 59-62 key
+ * The spec (hardware.rs) reserves bits 52..62 at layers 2 and 3 too; x86pt's model follows the
+ * SDM there (issue 12: software bits and protection keys) and these tests pin that choice.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,7 +116,7 @@ static enum bit_class classify(enum format f, unsigned b, unsigned m)
 {
     bool page = f == F_PDPTE_1G || f == F_PDE_2M || f == F_PTE;
     unsigned addr_low = f == F_PDPTE_1G ? 30 : f == F_PDE_2M ? 21 : 12;
-    unsigned reserved_top = (f == F_PML4E || f == F_PDPTE_1G || f == F_PDPTE_DIR) ? 51 : 62;
+    unsigned reserved_top = 51;
     if (b <= 5 || b == 63)
         return B_FLAG;  /* P RW US PWT PCD A, XD */
     if (b == 6 || b == 8)
@@ -133,7 +133,7 @@ static enum bit_class classify(enum format f, unsigned b, unsigned m)
         return B_ADDR;
     if (b >= m && b <= reserved_top)
         return B_RESERVED;
-    return B_IGNORED;  /* 9-11, 52..62 at layers 0/1 */
+    return B_IGNORED;  /* 9-11, 52..62 (keys and software bits are decoded, see test_leaf_attributes) */
 }
 
 static unsigned format_layer(enum format f)
@@ -200,16 +200,38 @@ static void test_maxphyaddr_boundaries(void **state)
     /* M = 46: bit 46 reserved in a PML4E, 45 allowed. */
     assert_int_equal(hw_pde_view(UINT64_C(0x400000000001), 0, 46).kind, HW_PDE_EMPTY);
     assert_int_equal(hw_pde_view(UINT64_C(0x200000000001), 0, 46).kind, HW_PDE_DIRECTORY);
-    /* M = 52: bit 51 is an address bit at every layer, bits 52..62 only reserved at 2/3. */
+    /* M = 52: bit 51 is an address bit at every layer, bits 52..62 never reserved. */
     assert_int_equal(hw_pde_view(UINT64_C(0x8000000000001), 1, 52).addr, UINT64_C(0x8000000000000));
     assert_int_equal(hw_pde_view(UINT64_C(0x10000000000001), 1, 52).kind, HW_PDE_DIRECTORY);
-    assert_int_equal(hw_pde_view(UINT64_C(0x10000000000001), 2, 52).kind, HW_PDE_EMPTY);
-    assert_int_equal(hw_pde_view(UINT64_C(0x4000000000000001), 3, 52).kind, HW_PDE_EMPTY);
+    assert_int_equal(hw_pde_view(UINT64_C(0x10000000000001), 2, 52).kind, HW_PDE_DIRECTORY);
+    assert_int_equal(hw_pde_view(UINT64_C(0x4000000000000001), 3, 52).kind, HW_PDE_PAGE);
     /* 1 GiB page with bit 29 (reserved) / 2 MiB page with bit 20 (reserved) / bit 13. */
     assert_int_equal(hw_pde_view(0x20000081, 1, 40).kind, HW_PDE_EMPTY);
     assert_int_equal(hw_pde_view(0x100081, 2, 40).kind, HW_PDE_EMPTY);
     assert_int_equal(hw_pde_view(0x2081, 2, 40).kind, HW_PDE_EMPTY);
     assert_int_equal(hw_pde_view(0x200081, 2, 40).addr, 0x200000);
+}
+
+/* The leaf attributes x86pt's model decodes (issue 12), hand vectors: PAT index = PAT:PCD:PWT
+ * (SDM 11.12.3) with PAT at bit 7 of a PTE and bit 12 of a PDE/PDPTE page; G bit 8; key bits
+ * 62..59 (SDM 4.6.2); software field bits 11..9 (low 3) and 58..52 (high 7). */
+static void test_leaf_attributes(void **state)
+{
+    (void)state;
+    /* PTE: PAT (bit 7) + PWT -> index 5; G; key 9; software 0x2ad = 1010101 101 */
+    struct hw_pde d = hw_pde_view(UINT64_C(0x4d50000000005a89) | 0x100, 3, 46);
+    assert_int_equal(d.kind, HW_PDE_PAGE);
+    assert_int_equal(d.addr, 0x5000);
+    assert_true(d.flag_PAT && d.flag_PWT && !d.flag_PCD && d.flag_G);
+    assert_int_equal(d.pkey, 9);
+    assert_int_equal(d.software, 0x2ad);
+    /* PDE 2 MiB page: bit 12 is PAT, bit 7 is PS; PCD -> index 6; key 15; software 0x3ff */
+    d = hw_pde_view(UINT64_C(0xfff0000000401e91), 2, 46);
+    assert_int_equal(d.kind, HW_PDE_PAGE);
+    assert_int_equal(d.addr, 0x400000);
+    assert_true(d.flag_PAT && d.flag_PCD && !d.flag_PWT && !d.flag_G && d.flag_XD);
+    assert_int_equal(d.pkey, 15);
+    assert_int_equal(d.software, 0x3ff);
 }
 
 int main(void)
@@ -224,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_not_present),
         cmocka_unit_test(test_every_bit_every_width),
         cmocka_unit_test(test_maxphyaddr_boundaries),
+        cmocka_unit_test(test_leaf_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,8 +195,8 @@ static void test_invlpg_removes_only_entries_for_the_address(void **state)
     struct hw_vars s = make_state(&C), n;
     cache_path(&s, VA);
     cache_path(&s, VB);
-    struct hw_pte pa = { { 0x100000, 0x1000 }, { true, false, false } };
-    struct hw_pte pb = { { 0x400000, 0x1000 }, { true, false, false } };
+    struct hw_pte pa = { { 0x100000, 0x1000 }, { .is_writable = true } };
+    struct hw_pte pb = { { 0x400000, 0x1000 }, { .is_writable = true } };
     advance(&s, &n, hw_step_TLBFill(&C, &s, CORE0, VA, &pa, &n));
     advance(&s, &n, hw_step_TLBFill(&C, &s, CORE0, VB, &pb, &n));
     advance(&s, &n, hw_step_Invlpg(&C, &s, CORE0, VA + 0x10, &n));
@@ -217,7 +217,7 @@ static void test_invlpg_removes_containing_huge_entry(void **state)
 {
     (void)state;
     struct hw_vars s = make_state(&C), n;
-    struct hw_pte huge = { { 0x600000, 0x200000 }, { true, false, false } };
+    struct hw_pte huge = { { 0x600000, 0x200000 }, { .is_writable = true } };
     hw_tlb_insert(&s.tlbs[0], 0x200000, &huge);  /* as a fill would have put it */
     advance(&s, &n, hw_step_Invlpg(&C, &s, CORE0, 0x3ff000, &n));
     assert_int_equal(hw_core_tlb_const(&C, &s, CORE0)->len, 0);
@@ -245,7 +245,7 @@ static void test_cr3_reload_removes_all(void **state)
     struct hw_vars s = make_state(&C), n;
     cache_path(&s, VA);
     cache_path(&s, VB);
-    struct hw_pte pa = { { 0x100000, 0x1000 }, { true, false, false } };
+    struct hw_pte pa = { { 0x100000, 0x1000 }, { .is_writable = true } };
     struct hw_core core1 = { 0, 1 };
     advance(&s, &n, hw_step_TLBFill(&C, &s, CORE0, VA, &pa, &n));
     advance(&s, &n, hw_step_TLBFill(&C, &s, core1, VA, &pa, &n));

@@ -244,7 +244,7 @@ static void test_off_and_idle_states_compare_as_before(void **state)
     assert_true(hw_vars_equal(&off, &on));
     assert_true(hw_vars_equal(&on, &off));
     assert_int_equal(hw_vars_hash(&off), hw_vars_hash(&on));
-    struct hw_pte pte = { { 0x100000, 0x1000 }, { true, false, false } };
+    struct hw_pte pte = { { 0x100000, 0x1000 }, { .is_writable = true } };
     advance(&off, &n, hw_step_TLBFill(&OFF, &off, CORE0, VA, &pte, &n));
     advance(&off2, &n, hw_step_TLBFill(&OFF, &off2, CORE0, VA, &pte, &n));
     advance(&on, &n, hw_step_TLBFill(&C, &on, CORE0, VA, &pte, &n));

@@ -313,7 +313,7 @@ static void test_tlb_map(void **state)
 {
     (void)state;
     struct hw_tlb t = { 0 }, u = { 0 };
-    struct hw_pte p = { { 0x1000, 4096 }, { true, false, false } }, q = p;
+    struct hw_pte p = { { 0x1000, 4096 }, { .is_writable = true } }, q = p;
     q.flags.is_writable = false;
     for (uint64_t b = 10; b > 0; b--)
         assert_true(hw_tlb_insert(&t, b * 4096, &p));
