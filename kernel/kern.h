@@ -32,6 +32,14 @@ static inline uint64_t read_cr3(void)
     return v;
 }
 static inline void write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+static inline uint64_t read_cr4(void)
+{
+    uint64_t v;
+    __asm__ volatile("mov %%cr4, %0" : "=r"(v));
+    return v;
+}
+static inline void write_cr4(uint64_t v) { __asm__ volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
+#define CR4_PGE (UINT64_C(1) << 7)
 static inline void invlpg(uint64_t va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
@@ -141,6 +149,7 @@ uint64_t cmdline_num(const char *key, uint64_t def);
 
 /* ---- tests ---- */
 bool test_basic(void);
+bool test_attrs(void);
 bool test_faults(void);
 bool test_stress(void);
 bool test_oracle(void);

@@ -53,6 +53,7 @@ static const struct {
     bool (*run)(void);
 } tests[] = {
     { "basic", test_basic },
+    { "attrs", test_attrs },
     { "faults", test_faults },
     { "stress", test_stress },
     { "oracle", test_oracle },

@@ -52,6 +52,7 @@ boot() {
 }
 
 boot basic tcg max "test=basic cpus=4"
+boot attrs tcg max "test=attrs cpus=4"
 boot faults tcg max "test=faults cpus=4"
 # Round-robin TCG: one host thread runs the 4 vCPUs in turn, switching at each
 # PAUSE (test_stress.c says why). Multi-threaded TCG works too but with 4 vCPU

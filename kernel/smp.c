@@ -30,6 +30,7 @@ volatile uint64_t shootdowns_sent;
 static struct {
     volatile uint64_t va;
     volatile bool full;
+    volatile bool global;
     volatile uint32_t pending; /* bit per core: open requests (os.rs: ShootdownVector) */
 } sd;
 
@@ -149,20 +150,25 @@ void smp_wait_aps(void)
 void kernel_lock(void) { spin_lock(&klock); }
 void kernel_unlock(void) { spin_unlock(&klock); }
 
-static void invalidate_local(uint64_t va, bool full)
+static void invalidate_local(uint64_t va, bool full, bool global)
 {
-    if (full)
+    uint64_t cr4 = read_cr4();
+    if (full && global && (cr4 & CR4_PGE)) { /* a global page changed: MOV to CR3 would keep it */
+        write_cr4(cr4 & ~CR4_PGE);          /* all TLB entries, global ones too, and every */
+        write_cr4(cr4);                     /* paging-structure cache (SDM vol. 3A §4.10.4.1) */
+    } else if (full) {
         write_cr3(read_cr3()); /* all non-global TLB entries and paging-structure caches
                                   (SDM vol. 3A §4.10.4.1, MOV to CR3) */
-    else
-        invlpg(va); /* the page containing va, whatever its size (SDM vol. 3A §4.10.4.1) */
+    } else {
+        invlpg(va); /* the page containing va, whatever its size, global or not (§4.10.4.1) */
+    }
 }
 
 /* os.rs: AckShootdownIPI — acknowledge only after this core's TLB no longer
  * holds the address. */
 void shootdown_handle(void)
 {
-    invalidate_local(sd.va, sd.full);
+    invalidate_local(sd.va, sd.full, sd.global);
     __atomic_fetch_and(&sd.pending, ~(1u << this_cpu()), __ATOMIC_RELEASE);
 }
 
@@ -189,11 +195,12 @@ void os_unmap_finish(const struct x86pt_flush *flush)
     if (flush->length == 0)
         return;
     bool full = flush->dirs_freed > 0 || flush->flush_all;
-    invalidate_local(flush->start.va, full);
+    invalidate_local(flush->start.va, full, flush->global);
     uint32_t others = other_cores_mask();
     if (others) {
         sd.va = flush->start.va;
         sd.full = full;
+        sd.global = flush->global;
         __atomic_store_n(&sd.pending, others, __ATOMIC_RELEASE);
         send_ipi_all_but_self(VEC_SHOOTDOWN);
         while (__atomic_load_n(&sd.pending, __ATOMIC_ACQUIRE))

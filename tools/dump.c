@@ -153,7 +153,9 @@ static uint8_t *read_image(const char *path, uint64_t *bytes)
 
 /* info tlb: "vaddr: paddr size XUGPDACTW-style flags" for one mapping. The letters are QEMU's
  * (X no-execute, G global, P large page, D dirty, A accessed, C cache disable, T write-through,
- * U user, W writable); X, U, W are combined along the walk, the rest are the leaf's. */
+ * U user, W writable); X, U, W are combined along the walk, the rest are the leaf's. Beyond
+ * QEMU's line, and only where not 0: the PAT index (PAT:PCD:PWT, SDM vol. 3A 11.12.3), the
+ * protection key and the software field (bits 11..9 low, 58..52 high). */
 struct tlb_ctx {
     FILE *out;
 };
@@ -166,12 +168,19 @@ static bool print_tlb_line(void *ctx, unsigned layer, uint64_t entry_pa, uint64_
     (void)entry_pa;
     if (d->kind != HW_PDE_PAGE)
         return true;
-    fprintf(t->out, "%016" PRIx64 ": %016" PRIx64 " %-2s %c%c%c%c%c%c%c%c%c\n",
+    fprintf(t->out, "%016" PRIx64 ": %016" PRIx64 " %-2s %c%c%c%c%c%c%c%c%c",
             hw_vaddr_to_canonical(vaddr), p->frame.base, sizes[layer],
             p->flags.disable_execute ? 'X' : '-', d->flag_G ? 'G' : '-',
             layer < 3 ? 'P' : '-', d->flag_D ? 'D' : '-', d->flag_A ? 'A' : '-',
             d->flag_PCD ? 'C' : '-', d->flag_PWT ? 'T' : '-',
             p->flags.is_supervisor ? '-' : 'U', p->flags.is_writable ? 'W' : '-');
+    if (p->flags.pat_index)
+        fprintf(t->out, " pat=%u", p->flags.pat_index);
+    if (p->flags.pkey)
+        fprintf(t->out, " pkey=%u", p->flags.pkey);
+    if (p->flags.software)
+        fprintf(t->out, " sw=0x%x", p->flags.software);
+    fputc('\n', t->out);
     return true;
 }
 

@@ -64,6 +64,9 @@ static struct image good_image(void)
     image_entry(&im, PT, 0, 0x100000 | 7 | HW_BIT_A);
     image_entry(&im, PT, 1, 0x200000 | 7);
     image_entry(&im, PT, 2, 0x300000 | 5 | HW_BIT_XD);
+    /* PAT (bit 7) + PCD: PAT index 6; key 9 (bits 62..59); software 0x2ad (bits 11..9 = 101,
+     * bits 58..52 = 1010101) */
+    image_entry(&im, PT, 3, 0x400000 | 5 | 0x80 | HW_BIT_PCD | UINT64_C(0x4d50000000000a00));
     image_entry(&im, 0x5000, 1, 0x40000000 | 0x80 | 3 | HW_BIT_G);
     return im;
 }
@@ -96,16 +99,18 @@ static void test_dump_good(void **state)
     const char *out = output();
     assert_non_null(strstr(out, "0000000000200000: 0000000000100000 4K ----A--UW\n"));
     assert_non_null(strstr(out, "0000000000202000: 0000000000300000 4K X------U-\n"));
+    assert_non_null(strstr(out, "0000000000203000: 0000000000400000 4K -----C-U- pat=6 pkey=9 sw=0x2ad\n"));
     assert_non_null(strstr(out, "ffff800040000000: 0000000040000000 1G -GP-----W\n"));
     assert_non_null(strstr(out, "0000000000200000-0000000000202000 0000000000002000 urwx\n"));
     assert_non_null(strstr(out, "0000000000202000-0000000000203000 0000000000001000 ur--\n"));
+    assert_non_null(strstr(out, "0000000000203000-0000000000204000 0000000000001000 ur-x\n"));
     assert_non_null(strstr(out, "ffff800040000000-ffff800080000000 0000000040000000 -rwx\n"));
     snprintf(args, sizeof args, "--cr3 0x1000 --mem --dot - %s", image_path);
     assert_int_equal(run(args), 0);
     out = output();
     assert_null(strstr(out, " 4K "));
     assert_non_null(strstr(out, "digraph x86pt"));
-    assert_non_null(strstr(out, "3 pages"));
+    assert_non_null(strstr(out, "4 pages"));
     image_free(&im);
 }
 
