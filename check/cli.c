@@ -81,6 +81,8 @@ static void print_features(const struct check_config *cfg)
         printf("; refused calls");
     if (cfg->flags_all)
         printf("; every flag combination");
+    if (cfg->map_global)
+        printf("; global maps");
     printf("%s%s%s%s\n", cfg->protect ? "; protect" : "", cfg->free_early ? "; PLANTED: frees before the shootdown" : "",
            cfg->no_map_fence ? "; PLANTED: no fence at a map's end" : "",
            cfg->no_shootdown_fence ? "; PLANTED: shootdown IPI before the store buffer drains" : "");

@@ -1196,6 +1196,7 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                         st.pte.frame.size = cfg->sizes[z];
                         st.pte.flags.is_writable = !(fl & 1);
                         st.pte.flags.disable_execute = (fl & 2) != 0 || cfg->map_no_execute;
+                        st.pte.flags.global = cfg->map_global;
                         if (!emit(S, s, idx, k, st))
                             return false;
                     }
