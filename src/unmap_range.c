@@ -4,8 +4,9 @@
  * the same frames in pages of the next size (unreachable, so the view does not
  * change), then one store swaps it in for the huge page — every address keeps
  * its translation through that store. Like map_range: pass 1 reads only (finds
- * straddles, counts the directories splits need), then the pool is allocated,
- * then pass 2 writes. Recursion over the layers is bounded by 4.
+ * straddles, counts the directories splits need and, for an unmap into a
+ * gather, those it will free), then the pool is allocated, then pass 2 writes.
+ * Recursion over the layers is bounded by 4.
  */
 #include "gather.h"
 #include "range.h"
