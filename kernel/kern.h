@@ -115,9 +115,6 @@ extern uint8_t *const direct_map;
 void mem_init(void);
 bool frame_alloc(uint64_t *pa);
 void frame_free(uint64_t pa);
-/* Directories the library freed wait here until the shootdown that makes them
- * unreachable from every TLB and paging-structure cache is done. */
-void frames_release_deferred(void);
 uint64_t frames_free_count(void);
 static inline void *phys(uint64_t pa) { return direct_map + pa; }
 unsigned cpu_maxphyaddr(void);
@@ -131,6 +128,10 @@ void smp_run_on_aps(void (*fn)(unsigned cpu));
 void smp_wait_aps(void);
 void shootdown_handle(void);
 extern volatile uint64_t shootdowns_sent;
+/* Directories an unmap unlinked wait here, under the kernel lock, until the
+ * shootdown that makes them unreachable from every TLB and paging-structure
+ * cache is done: os_unmap_finish releases them. Pass it to every unmap. */
+extern struct x86pt_gather kgather;
 
 /* The OS operations of spec_t/os.rs over the live page table. */
 x86pt_status_t os_map(uint64_t va, uint64_t pa, uint64_t size, unsigned flags);

@@ -13,8 +13,6 @@ uint8_t *const direct_map = (uint8_t *)DIRECT_MAP_BASE;
 static uint16_t used_counts[POOL_END / X86PT_PAGE_4K];
 static uint32_t free_stack[POOL_FRAMES]; /* frame numbers */
 static uint64_t free_top;
-static uint32_t deferred[POOL_FRAMES];
-static uint64_t deferred_top;
 static struct spinlock pool_lock;
 
 bool frame_alloc(uint64_t *pa)
@@ -36,25 +34,14 @@ void frame_free(uint64_t pa)
     spin_unlock(&pool_lock);
 }
 
-uint64_t frames_free_count(void) { return free_top + deferred_top; }
+uint64_t frames_free_count(void) { return free_top; }
 
-/* The library frees directories inside x86pt_unmap, before our shootdown: other
- * cores' paging-structure caches may still point at them, so they must not be
- * reused (and written) until the shootdown is done (STYLE lesson 12). */
+/* Directories an unmap empties reach this only through x86pt_gather_release,
+ * after the shootdown (smp.c: kgather); the rest were never reachable. */
 static void lib_free(void *ctx, x86pt_paddr_t frame)
 {
     (void)ctx;
-    spin_lock(&pool_lock);
-    deferred[deferred_top++] = (uint32_t)(frame.pa >> 12);
-    spin_unlock(&pool_lock);
-}
-
-void frames_release_deferred(void)
-{
-    spin_lock(&pool_lock);
-    while (deferred_top)
-        free_stack[free_top++] = deferred[--deferred_top];
-    spin_unlock(&pool_lock);
+    frame_free(frame.pa);
 }
 
 static bool lib_alloc(void *ctx, x86pt_paddr_t *frame)

@@ -27,6 +27,12 @@ static unsigned ncores = 1;
 static struct spinlock klock;
 volatile uint64_t shootdowns_sent;
 
+/* One gather for the kernel, guarded by the kernel lock: every unmap holds the
+ * lock through its shootdown and the release, so it holds at most one unmap's
+ * directories. */
+static x86pt_paddr_t kgather_frames[X86PT_UNMAP_MAX_DIRS_FREED];
+struct x86pt_gather kgather = {kgather_frames, X86PT_UNMAP_MAX_DIRS_FREED, 0};
+
 static struct {
     volatile uint64_t va;
     volatile bool full;
@@ -207,12 +213,13 @@ void os_unmap_finish(const struct x86pt_flush *flush)
             cpu_relax();
         shootdowns_sent++;
     }
-    frames_release_deferred();
+    /* Every core has acknowledged: no walk can reach the unlinked directories. */
+    x86pt_gather_release(&kpt, &kgather);
 }
 
 x86pt_status_t os_unmap_begin(uint64_t va, struct x86pt_flush *flush)
 {
-    return x86pt_unmap(&kpt, x86pt_va(va), NULL, flush);
+    return x86pt_unmap_gather(&kpt, x86pt_va(va), NULL, flush, &kgather);
 }
 
 x86pt_status_t os_map(uint64_t va, uint64_t pa, uint64_t size, unsigned flags)
@@ -234,7 +241,7 @@ x86pt_status_t os_unmap(uint64_t va, struct x86pt_mapping *removed)
 {
     struct x86pt_flush flush;
     kernel_lock();
-    x86pt_status_t st = x86pt_unmap(&kpt, x86pt_va(va), removed, &flush);
+    x86pt_status_t st = x86pt_unmap_gather(&kpt, x86pt_va(va), removed, &flush, &kgather);
     if (st == X86PT_OK)
         os_unmap_finish(&flush);
     kernel_unlock();

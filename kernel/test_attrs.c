@@ -56,7 +56,7 @@ static bool test_global_page(void)
 
     struct x86pt_flush fl;
     kernel_lock();
-    x86pt_status_t st = x86pt_unmap(&kpt, x86pt_va(va), NULL, &fl);
+    x86pt_status_t st = os_unmap_begin(va, &fl); /* directories held in the gather until the finish */
     CHECK(st == X86PT_OK && fl.global && fl.dirs_freed == 3, "unmap: %d global %d dirs %u", st, fl.global,
           fl.dirs_freed);
     os_unmap_finish(&fl); /* dirs freed: a full flush, which must include globals */
@@ -65,7 +65,7 @@ static bool test_global_page(void)
 
     CHECK(os_map(va, frame, X86PT_PAGE_4K, X86PT_NO_EXECUTE) == X86PT_OK, "map non-global");
     kernel_lock();
-    st = x86pt_unmap(&kpt, x86pt_va(va), NULL, &fl);
+    st = os_unmap_begin(va, &fl);
     CHECK(st == X86PT_OK && !fl.global, "unmap non-global: %d global %d", st, fl.global);
     os_unmap_finish(&fl);
     kernel_unlock();

@@ -2,7 +2,8 @@
  * map / unmap / resolve / protect on the live page table (CR3 = libx86pt's
  * root), checked by real accesses through the MMU: aliases of one frame see
  * each other's writes, an unmapped page faults at once (the local TLB entry is
- * gone), 2 MiB and 1 GiB pages translate, directories are reclaimed.
+ * gone), 2 MiB and 1 GiB pages translate, directories are reclaimed, after the
+ * shootdown.
  */
 #include "kern.h"
 
@@ -87,16 +88,39 @@ static bool test_huge(void)
     return expect_fault(probe_load(t, &v), t, 0);
 }
 
+/* The directories an unmap empties wait in the kernel's gather, still owned,
+ * until the shootdown is done; then all three (PT, PD, PDPT of a PML4 slot of
+ * their own) return to the pool. */
+static bool test_deferred_free(uint64_t frame)
+{
+    uint64_t va = VA_BASE + X86PT_PAGE_1G * 512 * 2; /* PML4 slot 34: nothing else there */
+    struct x86pt_flush fl;
+    CHECK(os_map(va, frame, X86PT_PAGE_4K, X86PT_NO_EXECUTE) == X86PT_OK, "map in a fresh PML4 slot");
+    uint64_t free_mapped = frames_free_count();
+    kernel_lock();
+    CHECK(os_unmap_begin(va, &fl) == X86PT_OK, "unmap begin");
+    uint64_t free_before_shootdown = frames_free_count(), gathered = kgather.count;
+    os_unmap_finish(&fl);
+    uint64_t free_after = frames_free_count(), left = kgather.count;
+    kernel_unlock();
+    CHECK(fl.dirs_freed == 3 && gathered == 3, "unmap freed %u directories, gathered %lu", fl.dirs_freed, gathered);
+    CHECK(free_before_shootdown == free_mapped, "directories back in the pool before the shootdown");
+    CHECK(free_after == free_mapped + 3 && left == 0, "after the shootdown: %lu free (%lu before), %lu gathered",
+          free_after, free_mapped, left);
+    return true;
+}
+
 bool test_basic(void)
 {
     uint64_t frame, free0 = frames_free_count();
     CHECK(read_cr3() == kpt.root.pa, "CR3 is not libx86pt's root");
     CHECK(frame_alloc(&frame), "no frame");
-    if (!test_alias(frame) || !test_protect() || !test_unmap(frame) || !test_huge())
+    if (!test_alias(frame) || !test_protect() || !test_unmap(frame) || !test_huge() || !test_deferred_free(frame))
         return false;
     frame_free(frame);
     /* Every directory the tests needed was reclaimed on the last unmap. */
     CHECK(frames_free_count() == free0, "frames: %lu free, %lu before", frames_free_count(), free0);
-    kprintf("basic: alias, protect, unmap, 2M/1G pages and reclaim checked on the live tables\n");
+    kprintf("basic: alias, protect, unmap, 2M/1G pages, reclaim and frees deferred to the shootdown checked on "
+            "the live tables\n");
     return true;
 }

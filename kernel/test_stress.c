@@ -95,7 +95,7 @@ static void finish(const struct x86pt_flush *fl)
         write_cr3(read_cr3());
     else
         invlpg(fl->start.va);
-    frames_release_deferred();
+    x86pt_gather_release(&kpt, &kgather);
 }
 
 /* One mutating operation on slot s, under the kernel lock (os.rs: the lock
@@ -120,7 +120,7 @@ static void mutate(unsigned s, uint64_t rnd)
             sl->frame = f, sl->writable = wr, sl->gen = g;
         }
     } else if (rnd % 5 < 3) {
-        if (x86pt_unmap(&kpt, x86pt_va(slot_va(s)), NULL, &fl) != X86PT_OK)
+        if (x86pt_unmap_gather(&kpt, x86pt_va(slot_va(s)), NULL, &fl, &kgather) != X86PT_OK)
             panic("stress: unmap slot %u", s);
         finish(&fl);
         /* The unmap has returned: from here on nobody may reach the frame. */
@@ -216,7 +216,7 @@ static void teardown(void)
         if (slots[s].gen) {
             struct x86pt_flush fl;
             seq_begin(&slots[s]);
-            if (x86pt_unmap(&kpt, x86pt_va(slot_va(s)), NULL, &fl) != X86PT_OK)
+            if (x86pt_unmap_gather(&kpt, x86pt_va(slot_va(s)), NULL, &fl, &kgather) != X86PT_OK)
                 panic("stress: teardown slot %u", s);
             finish(&fl);
             slots[s].gen = 0;

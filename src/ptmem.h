@@ -191,14 +191,6 @@ static inline bool pt_walk(struct x86pt *pt, uint64_t va, struct walk *w)
 x86pt_status_t x86pt_alloc_frames(const struct x86pt *pt, uint64_t *frames, unsigned n);
 /* Link the zeroed directory fresh below slot idx of dir; returns fresh (map.c). */
 uint64_t x86pt_link_new_dir(const struct x86pt *pt, uint64_t dir, unsigned idx, uint64_t fresh);
-/* Clear slot w->idx[layer] (the walk to va) and free every directory that becomes empty above
- * it, up to (not including) the root; returns how many were freed (unmap.c).
- * w may come from the hint: the path above is walked again only if needed. */
-unsigned x86pt_clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer);
-
-/* The walk to the page that starts exactly at va (unmap.c). */
-x86pt_status_t x86pt_find_mapping(struct x86pt *pt, uint64_t va, struct walk *w);
-
 static inline x86pt_status_t check_vaddr(uint64_t va)
 {
     if (!va_canonical(va))

@@ -15,6 +15,7 @@ static const char *const status_names[X86PT_STATUS_COUNT] = {
     [X86PT_E_MALFORMED] = "X86PT_E_MALFORMED: page-table image is malformed",
     [X86PT_E_INVAL] = "X86PT_E_INVAL: invalid configuration",
     [X86PT_E_STRADDLE] = "X86PT_E_STRADDLE: a mapping straddles an end of the range",
+    [X86PT_E_GATHER_FULL] = "X86PT_E_GATHER_FULL: the gather has no room for the directories to free, nothing changed",
 };
 
 const char *x86pt_strerror(x86pt_status_t status)

@@ -4,12 +4,13 @@
  * counts make finding an empty directory O(1) per layer instead of a scan of
  * its 512 entries.
  */
-#include "ptmem.h"
+#include "gather.h"
 
 /* The slot's directory empties (its count is 1 before the clear): free it and
- * every directory that empties above it, up to (not including) the root.
- * Returns how many were freed. */
-static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer)
+ * every directory that empties above it, up to (not including) the root, into
+ * the gather if there is one. Returns how many were freed. */
+static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer,
+                               struct x86pt_gather *gather)
 {
     unsigned freed = 0;
     if (w->from_hint) {
@@ -30,11 +31,11 @@ static unsigned reclaim_upward(struct x86pt *pt, uint64_t va, struct walk *w, un
         uint64_t empty = w->dirs[layer];
         layer--;
 #if X86PT_MUTANT == 2 /* mutant 2: freed before it is unlinked */
-        pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
+        dir_retire(pt, gather, empty);
 #endif
         entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
 #if X86PT_MUTANT != 2
-        pt->mem.free_frame(pt->mem.ctx, x86pt_pa(empty));
+        dir_retire(pt, gather, empty);
 #endif
         freed++;
     }
@@ -53,7 +54,8 @@ static uint64_t leaf_take(const struct x86pt *pt, const struct walk *w)
 
 /* Clear slot w->idx[layer] of the walk to va (already cleared if taken);
  * reclaim what empties. Returns how many directories were freed. */
-static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer, bool taken)
+static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct walk *w, unsigned layer, bool taken,
+                                         struct x86pt_gather *gather)
 {
     if (!taken)
         entry_store(pt, w->dirs[layer], dir_at(pt, w->dirs[layer]), w->idx[layer], 0);
@@ -64,17 +66,41 @@ static inline unsigned clear_and_reclaim(struct x86pt *pt, uint64_t va, struct w
 #endif
         return 0;
     }
-    return reclaim_upward(pt, va, w, layer);
+    return reclaim_upward(pt, va, w, layer, gather);
 }
 
-x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
-                           struct x86pt_flush *flush)
+/* How many directories removing the walk's leaf will empty, read before any
+ * store: the leaf's directory and each one above it, up to (not including) the
+ * root, whose count is 1 — as reclaim_upward will find them. A hinted walk
+ * first learns the path above the page table (reclaim_upward then need not). */
+static unsigned dirs_to_empty(struct x86pt *pt, uint64_t va, struct walk *w)
+{
+    unsigned layer = w->layer;
+    if (layer == 0 || *used_count(pt, w->dirs[layer]) > 1)
+        return 0;
+    if (w->from_hint)
+        x86pt_walk_from_root(pt, va, w);
+    unsigned n = 0;
+    for (; layer > 0 && *used_count(pt, w->dirs[layer]) == 1; layer--)
+        n++;
+    return n;
+}
+
+/* One body for both entry points: x86pt_unmap, the hot one, gets it with gather
+ * NULL folded away. */
+__attribute__((always_inline)) static inline x86pt_status_t
+unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed, struct x86pt_flush *flush,
+      struct x86pt_gather *gather)
 {
     struct walk w;
     flush_none(flush);
+    if (!gather_valid(gather))
+        return X86PT_E_INVAL;
     x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
+    if (gather && !gather_has_room(gather, dirs_to_empty(pt, vaddr.va, &w)))
+        return X86PT_E_GATHER_FULL;
     uint64_t size = layer_size(w.layer);
     bool global = (w.entry & ENTRY_G) != 0; /* w is walked again above the leaf by the reclaim */
     if (removed) {
@@ -86,11 +112,11 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
         removed->ad = entry_ad(w.entry);
         (void)leaf_take;
     }
-    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, false);
+    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, false, gather);
 #else
         removed->ad = entry_ad(leaf_take(pt, &w));
     }
-    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, removed != NULL);
+    unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, removed != NULL, gather);
 #endif
 #if X86PT_MUTANT == 9 /* mutant 9: nothing reported to invalidate */
     flush = NULL;
@@ -110,4 +136,16 @@ x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_m
 #endif
     }
     return X86PT_OK;
+}
+
+x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
+                           struct x86pt_flush *flush)
+{
+    return unmap(pt, vaddr, removed, flush, NULL);
+}
+
+x86pt_status_t x86pt_unmap_gather(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
+                                  struct x86pt_flush *flush, struct x86pt_gather *gather)
+{
+    return unmap(pt, vaddr, removed, flush, gather);
 }

@@ -4,9 +4,11 @@
  * the same frames in pages of the next size (unreachable, so the view does not
  * change), then one store swaps it in for the huge page — every address keeps
  * its translation through that store. Like map_range: pass 1 reads only (finds
- * straddles, counts the directories splits need), then the pool is allocated,
- * then pass 2 writes. Recursion over the layers is bounded by 4.
+ * straddles, counts the directories splits need and, for an unmap into a
+ * gather, those it will free), then the pool is allocated, then pass 2 writes.
+ * Recursion over the layers is bounded by 4.
  */
+#include "gather.h"
 #include "range.h"
 
 enum range_action { UNMAP, PROTECT };
@@ -22,6 +24,8 @@ struct range_op {
     uint64_t touched_first; /* what the flush must cover: the range, widened */
     uint64_t touched_last;  /* to every split page */
     unsigned dirs_freed;
+    struct x86pt_gather *gather; /* UNMAP: where emptied directories go; NULL: free_frame */
+    uint64_t dirs_to_free;  /* counted by pass 1 when there is a gather */
 };
 
 /* Does the part [part, part + size) of a page contain an end of the range
@@ -48,11 +52,37 @@ static uint64_t split_cost(const struct range *r, uint64_t s, unsigned layer)
     return cost;
 }
 
-static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer,
-                                uint64_t base)
+/* Present entries of a page table inside the range (the ones an unmap clears).
+ * Read only when they could be all of them: a count above the slots in range
+ * already says the table stays. */
+static unsigned leaves_in_range(const struct x86pt *pt, const struct range_op *op, uint64_t dir, uint64_t base)
 {
-    if (layer == PT_LEAF_LAYER)
-        return X86PT_OK; /* 4 KiB pages never straddle a 4 KiB-aligned range */
+    unsigned lo, hi, n = 0;
+    range_slots(&op->r, base, PT_LEAF_LAYER, &lo, &hi);
+    if (*used_count(pt, dir) > hi - lo + 1)
+        return 0;
+    const uint64_t *d = dir_at(pt, dir);
+    for (unsigned i = lo; i <= hi; i++)
+        n += entry_present(entry_load(d, i));
+    return n;
+}
+
+/* Pass 1, read-only: straddles, the directories splits need and, for an unmap
+ * with a gather, the directories it will free. *cleared: how many present
+ * entries of dir pass 2 will clear — a page inside the range, or a directory
+ * that empties (its count equals its own cleared entries, as apply_dir will
+ * find it). A split page is never cleared: part of it lies outside the range,
+ * so its new directory keeps something. */
+static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer,
+                                uint64_t base, unsigned *cleared)
+{
+    bool count_frees = op->gather && op->action == UNMAP;
+    *cleared = 0;
+    if (layer == PT_LEAF_LAYER) { /* 4 KiB pages never straddle a 4 KiB-aligned range */
+        if (count_frees)
+            *cleared = leaves_in_range(pt, op, dir, base);
+        return X86PT_OK;
+    }
     const uint64_t *d = dir_at(pt, dir);
     unsigned lo, hi;
     range_slots(&op->r, base, layer, &lo, &hi);
@@ -62,10 +92,18 @@ static x86pt_status_t check_dir(const struct x86pt *pt, struct range_op *op, uin
         if (!entry_present(e))
             continue;
         if (!entry_is_page(e, layer)) {
-            x86pt_status_t st = check_dir(pt, op, entry_addr(e, layer), layer + 1, s);
+            uint64_t child = entry_addr(e, layer);
+            unsigned child_cleared;
+            x86pt_status_t st = check_dir(pt, op, child, layer + 1, s, &child_cleared);
             if (st != X86PT_OK)
                 return st;
-        } else if (!range_covers(&op->r, s, layer_size(layer))) {
+            if (count_frees && child_cleared == *used_count(pt, child)) {
+                op->dirs_to_free++;
+                ++*cleared;
+            }
+        } else if (range_covers(&op->r, s, layer_size(layer))) {
+            ++*cleared;
+        } else {
             if (!op->split)
                 return X86PT_E_STRADDLE;
             op->needed += split_cost(&op->r, s, layer);
@@ -122,7 +160,7 @@ static void widen_touched(struct range_op *op, uint64_t s, uint64_t size)
 }
 
 /* Pass 2: cannot fail. For UNMAP, a directory that empties is unlinked, then
- * freed, once. */
+ * freed (or gathered), once. */
 static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsigned layer, uint64_t base)
 {
     uint64_t *d = dir_at(pt, dir);
@@ -169,7 +207,7 @@ static void apply_dir(struct x86pt *pt, struct range_op *op, uint64_t dir, unsig
             entry_store(pt, dir, d, i, 0);
             *used_count(pt, dir) -= 1;
 #if X86PT_MUTANT != 12 /* mutant 12 (check/mutants.def): an emptied directory is never freed */
-            pt->mem.free_frame(pt->mem.ctx, x86pt_pa(child));
+            dir_retire(pt, op->gather, child);
 #endif
             op->dirs_freed++;
         }
@@ -183,8 +221,12 @@ static x86pt_status_t range_apply(struct x86pt *pt, struct range_op *op, uint64_
     x86pt_status_t st = range_init(&op->r, va, length);
     if (st != X86PT_OK || length == 0)
         return st;
-    if ((st = check_dir(pt, op, pt->root.pa, 0, 0)) != X86PT_OK)
+    unsigned root_cleared;
+    if ((st = check_dir(pt, op, pt->root.pa, 0, 0, &root_cleared)) != X86PT_OK)
         return st;
+    /* Before the pool: a refusal then has nothing to give back. */
+    if (!gather_has_room(op->gather, op->dirs_to_free))
+        return X86PT_E_GATHER_FULL;
     if ((st = x86pt_pool_fill(pt, &op->pool, op->needed)) != X86PT_OK)
 #if X86PT_MUTANT == 28 /* mutant 28 (check/mutants.def): the refusal is swallowed */
         return X86PT_OK;
@@ -206,13 +248,22 @@ static x86pt_status_t range_apply(struct x86pt *pt, struct range_op *op, uint64_
     return X86PT_OK;
 }
 
+x86pt_status_t x86pt_unmap_range_gather(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
+                                        enum x86pt_straddle straddle, struct x86pt_flush *flush,
+                                        struct x86pt_gather *gather)
+{
+    struct range_op op = {.action = UNMAP, .split = straddle == X86PT_STRADDLE_SPLIT, .gather = gather};
+    if (straddle != X86PT_STRADDLE_FAIL && straddle != X86PT_STRADDLE_SPLIT)
+        return flush_none(flush), X86PT_E_INVAL;
+    if (!gather_valid(gather))
+        return flush_none(flush), X86PT_E_INVAL;
+    return range_apply(pt, &op, vaddr.va, length, flush);
+}
+
 x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
                                  enum x86pt_straddle straddle, struct x86pt_flush *flush)
 {
-    struct range_op op = {.action = UNMAP, .split = straddle == X86PT_STRADDLE_SPLIT};
-    if (straddle != X86PT_STRADDLE_FAIL && straddle != X86PT_STRADDLE_SPLIT)
-        return flush_none(flush), X86PT_E_INVAL;
-    return range_apply(pt, &op, vaddr.va, length, flush);
+    return x86pt_unmap_range_gather(pt, vaddr, length, straddle, flush, NULL);
 }
 
 x86pt_status_t x86pt_protect_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length, unsigned flags,

@@ -1,7 +1,9 @@
 /* libFuzzer target: the input is a program of library calls (map, unmap,
  * protect, resolve, ranges) over a small address space, run against the
  * reference map; any disagreement, broken tree invariant, leak or sanitizer
- * report is a finding. `make fuzz-lib` builds it (clang). */
+ * report is a finding. Unmaps take a gather of a fuzzed size at times
+ * (GATHER_FULL must change nothing; the frames must match dirs_freed and come
+ * back zeroed at the release). `make fuzz-lib` builds it (clang). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     CHECK(x86pt_init(&pt, &mem, 46) == X86PT_OK);
     struct refmap ref;
     refmap_init(&ref);
+    x86pt_paddr_t gathered[8];
+    struct x86pt_gather gather;
     const uint8_t *p = data, *end = data + len;
     while (p < end) {
         unsigned op = (unsigned)take(&p, end, 1);
@@ -61,10 +65,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             break;
         }
         case 2: {
-            x86pt_status_t st = x86pt_unmap(&pt, x86pt_va(va), &m, NULL);
+            /* flags picks: no gather, or one with room for 0..2 directories */
+            struct x86pt_gather *g = flags ? &gather : NULL;
+            x86pt_gather_init(&gather, gathered, flags ? flags - 1 : 0);
+            uint64_t live = s.live;
+            struct x86pt_flush fl;
+            x86pt_status_t st = x86pt_unmap_gather(&pt, x86pt_va(va), &m, &fl, g);
+            if (st == X86PT_E_GATHER_FULL) {
+                CHECK(g && s.live == live && gather.count == 0 && refmap_at(&ref, va));
+                st = x86pt_unmap_gather(&pt, x86pt_va(va), &m, &fl, NULL);
+                g = NULL;
+            }
             CHECK((st == X86PT_OK) == (refmap_at(&ref, va) != NULL && !(va & 0xfff)));
             if (st == X86PT_OK)
                 refmap_remove(&ref, va);
+            if (g) {
+                unsigned held = gather.count;
+                CHECK(held == (st == X86PT_OK ? fl.dirs_freed : 0) && s.live == live);
+                x86pt_gather_release(&pt, &gather);
+                CHECK(gather.count == 0 && s.live == live - held);
+            }
             break;
         }
         case 3: {
@@ -85,11 +105,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         default: { /* ranges: checked against the raw tree below */
             uint64_t length = (take(&p, end, 1) % 6) * X86PT_PAGE_4K * (1 + ((op >> 6) & 1) * 511);
             va &= ~0xfffull;
+            /* unmap_range: with flags 3, into a gather of 8 */
+            x86pt_gather_init(&gather, gathered, 8);
+            struct x86pt_gather *g = flags == 3 ? &gather : NULL;
+            struct x86pt_flush fl;
             x86pt_status_t st = (op & 7) == 5
                 ? x86pt_map_range(&pt, x86pt_va(va), x86pt_pa(va & 0x3fffffffffull), length, flags, X86PT_LARGEST_FIT, NULL)
-                : (op & 7) == 6 ? x86pt_unmap_range(&pt, x86pt_va(va), length, X86PT_STRADDLE_SPLIT, NULL)
+                : (op & 7) == 6 ? x86pt_unmap_range_gather(&pt, x86pt_va(va), length, X86PT_STRADDLE_SPLIT, &fl, g)
                                 : x86pt_protect_range(&pt, x86pt_va(va), length, flags, X86PT_STRADDLE_SPLIT, NULL);
-            (void)st;
+            if ((op & 7) == 6 && g) {
+                CHECK(st == X86PT_OK ? gather.count == fl.dirs_freed : gather.count == 0);
+                x86pt_gather_release(&pt, &gather);
+            }
             /* resynchronise the reference from the tree, which tree_scan validates */
             refmap_fini(&ref);
             refmap_init(&ref);

@@ -72,11 +72,59 @@ static void random_maps_fail_cleanly_everywhere(void **state)
     fx_free(f);
 }
 
+/* An unmap_range with a gather that must split: the 1 GiB page at 1 GiB straddles
+ * the end of [1 GiB - 8 KiB, 1 GiB + 4 KiB), so it becomes a PD and its first
+ * 2 MiB a PT (2 allocations), while the PT of the two pages below 1 GiB and its
+ * PD empty (2 directories to gather). A refused allocation at either point
+ * leaves table and gather as they were; a gather short of room is refused before
+ * the first allocation, even one that would fail. */
+static void range_unmap_with_gather_fails_cleanly(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(8ull << 20, 52, false);
+    uint64_t g1 = X86PT_PAGE_1G, from = g1 - 2 * X86PT_PAGE_4K, len = 3 * X86PT_PAGE_4K;
+    assert_int_equal(x86pt_map(&f->pt, x86pt_va(g1), x86pt_pa(g1), g1, 0, NULL), X86PT_OK);
+    assert_int_equal(x86pt_map_range(&f->pt, x86pt_va(from), x86pt_pa(0), 2 * X86PT_PAGE_4K, 0, X86PT_ONLY_4K, NULL),
+                     X86PT_OK);
+    x86pt_paddr_t storage[2] = {x86pt_pa(0x7000), x86pt_pa(0x9000)};
+    struct x86pt_gather g;
+    x86pt_gather_init(&g, storage, 1);
+    struct snapshot sn = snap_take(f);
+    uint64_t calls = f->s.alloc_calls;
+    sim_phys_fail_nth(&f->s, 1);
+    assert_int_equal(x86pt_unmap_range_gather(&f->pt, x86pt_va(from), len, X86PT_STRADDLE_SPLIT, NULL, &g),
+                     X86PT_E_GATHER_FULL);
+    sim_phys_fail_nth(&f->s, 0);
+    assert_int_equal(f->s.alloc_calls, calls);
+    snap_assert_same(f, &sn);
+    g.capacity = 2;
+    for (uint64_t n = 1; n <= 2; n++) {
+        sn = snap_take(f);
+        sim_phys_fail_nth(&f->s, n);
+        assert_int_equal(x86pt_unmap_range_gather(&f->pt, x86pt_va(from), len, X86PT_STRADDLE_SPLIT, NULL, &g),
+                         X86PT_E_NOMEM);
+        sim_phys_fail_nth(&f->s, 0);
+        snap_assert_same(f, &sn);
+        assert_int_equal(g.count, 0);
+        assert_int_equal(storage[0].pa, 0x7000);
+        assert_int_equal(storage[1].pa, 0x9000);
+    }
+    struct x86pt_flush fl;
+    assert_int_equal(x86pt_unmap_range_gather(&f->pt, x86pt_va(from), len, X86PT_STRADDLE_SPLIT, &fl, &g), X86PT_OK);
+    assert_int_equal(g.count, 2);
+    assert_int_equal(fl.dirs_freed, 2);
+    x86pt_gather_release(&f->pt, &g);
+    /* root, PDPT, the split's PD and PT */
+    assert_int_equal(fx_check_tree(f, NULL), 4);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_map_fails_cleanly_at_each_of_three_points),
         cmocka_unit_test(random_maps_fail_cleanly_everywhere),
+        cmocka_unit_test(range_unmap_with_gather_fails_cleanly),
     };
     return cmocka_run_group_tests_name("allocation failure", tests, NULL, NULL);
 }

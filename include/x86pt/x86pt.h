@@ -107,6 +107,8 @@ typedef enum x86pt_status {
     X86PT_E_MALFORMED,      /* adopt: the image is not a well-formed page table */
     X86PT_E_INVAL,          /* bad configuration (MAXPHYADDR width, missing callbacks) */
     X86PT_E_STRADDLE,       /* range op: a mapping straddles an end of the range */
+    X86PT_E_GATHER_FULL,    /* unmap with a gather: it has no room for every directory the
+                               call would free; nothing was changed */
     X86PT_STATUS_COUNT
 } x86pt_status_t;
 
@@ -225,9 +227,59 @@ x86pt_status_t x86pt_map(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t pa
 
 /* Remove the mapping that starts at vaddr; *removed (may be NULL) receives it,
  * with its final Accessed/Dirty bits (then the clearing store is a locked
- * exchange; with removed NULL a plain store). */
+ * exchange; with removed NULL a plain store). Every directory that empties is
+ * unlinked and given to free_frame at once (x86pt_unmap_gather defers that). */
 x86pt_status_t x86pt_unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
                            struct x86pt_flush *flush);
+
+/*
+ * Deferred frees (Linux's mmu_gather). An unmap unlinks every directory it
+ * empties, but another core's MMU may still walk one through its
+ * paging-structure caches until the caller's shootdown completes: its frame must
+ * not be reused before then. Given a gather, x86pt_unmap_gather and
+ * x86pt_unmap_range_gather zero and unlink those directories exactly as the
+ * plain calls do, but append their frames to gather->frames instead of calling
+ * free_frame; after the shootdown, x86pt_gather_release hands them to
+ * free_frame. The storage is the caller's (no allocation inside the library):
+ * a single-page unmap frees at most 3 directories (PT, PD, PDPT; never the
+ * root). Before its first store a call computes exactly how many directories
+ * it will free; if more than capacity - count, it returns X86PT_E_GATHER_FULL
+ * and changes nothing (so a gather with no room at all still serves every
+ * unmap that frees nothing). A gather may be reused across calls: frames
+ * accumulate until the release. count > capacity, or frames NULL with a
+ * capacity, is X86PT_E_INVAL.
+ *
+ * Frees that stay immediate, whatever the gather: directories no walk could
+ * ever reach — those a failed map (or map_range) allocated and gives back
+ * before linking them, and the unused part of a range operation's directory
+ * pool — and those of x86pt_adopt and x86pt_destroy (documented above). Split
+ * and protect (and their range forms) never free a directory.
+ */
+struct x86pt_gather {
+    x86pt_paddr_t *frames;  /* caller-owned, capacity entries */
+    unsigned capacity;
+    unsigned count;         /* frames[0 .. count) await x86pt_gather_release */
+};
+
+static inline void x86pt_gather_init(struct x86pt_gather *g, x86pt_paddr_t *storage, unsigned capacity)
+{
+    g->frames = storage;
+    g->capacity = capacity;
+    g->count = 0;
+}
+
+/* The most directories one x86pt_unmap_gather can free. */
+#define X86PT_UNMAP_MAX_DIRS_FREED 3u
+
+/* x86pt_unmap, with the directories it frees gathered instead of freed (gather
+ * NULL: exactly x86pt_unmap). The flush report is the same either way. */
+x86pt_status_t x86pt_unmap_gather(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed,
+                                  struct x86pt_flush *flush, struct x86pt_gather *gather);
+
+/* Send every gathered frame to mem.free_frame, once, and empty the gather.
+ * Call it after the shootdown for the calls that gathered them has completed
+ * on every core. gather NULL, or not valid (count > capacity): nothing. */
+void x86pt_gather_release(struct x86pt *pt, struct x86pt_gather *gather);
 
 /* Set the flags of the mapping that starts at vaddr: permissions and attributes,
  * the whole word (to change permissions only, pass the attributes it has:
@@ -287,10 +339,19 @@ x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_padd
                                unsigned flags, enum x86pt_page_policy policy, struct x86pt_flush *flush);
 
 /* Remove every mapping inside the range (holes are fine); every directory
- * that empties is freed once. A huge page straddling an end: X86PT_E_STRADDLE,
- * or split first (may need directories: X86PT_E_NOMEM with nothing changed). */
+ * that empties is freed once, at once (x86pt_unmap_range_gather defers that).
+ * A huge page straddling an end: X86PT_E_STRADDLE, or split first (may need
+ * directories: X86PT_E_NOMEM with nothing changed). */
 x86pt_status_t x86pt_unmap_range(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
                                  enum x86pt_straddle straddle, struct x86pt_flush *flush);
+
+/* x86pt_unmap_range with deferred frees (the gather above; NULL: exactly
+ * x86pt_unmap_range). The read-only first pass counts exactly the directories
+ * the range will empty; X86PT_E_GATHER_FULL if the gather lacks room for them,
+ * checked before any allocation or store. */
+x86pt_status_t x86pt_unmap_range_gather(struct x86pt *pt, x86pt_vaddr_t vaddr, uint64_t length,
+                                        enum x86pt_straddle straddle, struct x86pt_flush *flush,
+                                        struct x86pt_gather *gather);
 
 /* Set the flags (permissions and attributes, as x86pt_protect) of every mapping
  * inside the range, same straddle rule; a split keeps every bit of the page. */
