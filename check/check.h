@@ -32,6 +32,8 @@ struct check_config {
                                         writable, executable), protect to read-only and to
                                         writable no-execute (else read-only) */
     bool map_no_execute;             /* exhaustive without flags_all: maps are no-execute */
+    bool harvest;                    /* exhaustive: test-and-clear A and D of a mapping at the
+                                        first address (with protect) */
     bool map_global;                 /* exhaustive: maps are global (X86PT_GLOBAL); protects
                                         are not, so they make a global page non-global */
     bool ranges;                     /* include range operations (x86pt_map_range & co.) */

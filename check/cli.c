@@ -6,7 +6,7 @@
  *   x86pt check --mutants               build and check every mutant of check/mutants.def
  * options: --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N
  *          --vaddrs A,B,.. --frames A,B,.. --sizes 4k,2m,1g --phys BYTES --pt-frames N
- *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress
+ *          --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --no-harvest --no-global --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress
  *          --pt-reserved N (frames below N are never handed out)
  *          --ranges (random: the range workload, check_config_ranges; exhaustive: the small range
  *          configuration; put it first, it resets the configuration)
@@ -46,7 +46,7 @@ static int usage(void)
     fprintf(stderr, "usage: x86pt check [random|exhaustive|combine FILE...|--mutants] [options]\n"
                     "  --nodes N --cores N --threads N --steps N --runs N --seed N --shard I/N\n"
                     "  --vaddrs A,B --frames A,B --sizes 4k,2m,1g --phys BYTES --pt-frames N --pt-reserved N\n"
-                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress\n"
+                    "  --no-protect --no-ad --walks N --pscache N --sbuf N --maxphyaddr N --no-bad-calls --alloc-fail N --free-early --no-map-fence --no-shootdown-fence --flags-all --no-harvest --no-global --hw --hw-full --no-lazy --no-symmetry --jobs N --max-states N --max-depth N --small --no-progress\n"
                     "  --ranges (first: the range workload / the small range configuration)\n");
     return 2;
 }
@@ -83,6 +83,8 @@ static void print_features(const struct check_config *cfg)
         printf("; every flag combination");
     if (cfg->map_global)
         printf("; global maps");
+    if (cfg->harvest)
+        printf("; test-and-clear");
     printf("%s%s%s%s\n", cfg->protect ? "; protect" : "", cfg->free_early ? "; PLANTED: frees before the shootdown" : "",
            cfg->no_map_fence ? "; PLANTED: no fence at a map's end" : "",
            cfg->no_shootdown_fence ? "; PLANTED: shootdown IPI before the store buffer drains" : "");
@@ -157,6 +159,10 @@ int check_main(int argc, char **argv)
             cfg.flags_all = true;
         else if (!strcmp(a, "--no-lazy"))
             cfg.no_lazy = true;
+        else if (!strcmp(a, "--no-harvest"))
+            cfg.harvest = false;
+        else if (!strcmp(a, "--no-global"))
+            cfg.map_global = false;
         else if (!strcmp(a, "--no-symmetry"))
             cfg.no_symmetry = true;
         else if (OPT("--jobs"))

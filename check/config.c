@@ -58,7 +58,7 @@ uint64_t check_config_fingerprint(const struct check_config *cfg)
                                  cfg->ad, cfg->mmu_walks, cfg->mmu_pscache, cfg->mmu_sbuf, cfg->free_early,
                                  cfg->no_map_fence, cfg->no_shootdown_fence, cfg->phys_mem_size, cfg->pt_frames,
                                  cfg->pt_reserved, cfg->maxphyaddr, cfg->shard_n, cfg->bad_calls,
-                                 cfg->alloc_fail, cfg->map_no_execute, cfg->map_global, cfg->no_lazy,
+                                 cfg->alloc_fail, cfg->map_no_execute, cfg->map_global, cfg->harvest, cfg->no_lazy,
                                  cfg->no_symmetry };
     for (unsigned i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         h = fp_mix(h, scalars[i]);
@@ -97,6 +97,7 @@ void check_config_small(struct check_config *cfg)
     /* A global page's translation survives the CR3 reload of a shootdown that freed
      * directories unless the flush report says global (mutant 32); no extra states. */
     cfg->map_global = true;
+    cfg->harvest = true;
 }
 
 void check_consts(const struct check_config *cfg, struct os_consts *c, const struct os_pt_impl *impl)
@@ -153,6 +154,7 @@ void check_config_small_hw(struct check_config *cfg)
     cfg->mmu_pscache = 1;
     cfg->mmu_sbuf = 0;
     cfg->alloc_fail = 0;
+    cfg->map_global = false; /* global TLB entries double this space; the small one has them */
 }
 
 /* The hostile hardware whole (issue 10's small configuration): the small configuration's two
@@ -168,6 +170,7 @@ void check_config_hw_full(struct check_config *cfg)
     cfg->mmu_walks = 1;
     cfg->mmu_pscache = 1;
     cfg->mmu_sbuf = 1;
+    cfg->map_global = false; /* as check_config_small_hw */
 }
 
 void check_config_small_ranges(struct check_config *cfg)

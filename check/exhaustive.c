@@ -1185,6 +1185,18 @@ static bool expand(struct search *S, const struct os_vars *s, uint32_t idx, cons
                 if (!emit(S, s, idx, k, st))
                     return false;
             }
+            /* the A/D extension: a test-and-clear of both bits, a protect to the flags the
+             * mapping has (os_lib.c), of a mapping at the first address (every thread, as
+             * symmetry needs) */
+            struct hw_pte p;
+            if (cfg->harvest && cfg->protect && i == 0 && os_pt_get(&S->c, s, va, &p)) { /* (unmapped: protect's Err) */
+                st.kind = OS_STEP_PROTECT_START;
+                st.flags = p.flags;
+                st.ad_clear = OS_AD_ACCESSED | OS_AD_DIRTY;
+                if (!emit(S, s, idx, k, st))
+                    return false;
+                st.ad_clear = 0;
+            }
             for (unsigned z = 0; z < cfg->nsizes; z++)
                 for (unsigned f = 0; f < cfg->nframes; f++)
                     for (unsigned fl = 0; fl < (cfg->flags_all ? 4u : 1u); fl++) {

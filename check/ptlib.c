@@ -248,6 +248,31 @@ static void report(struct ptlib *p, const struct x86pt_flush *flush)
     f->hi = start + flush->length;
 }
 
+/* The kernel's gather (issue 12): unmaps hand it the directories they free, and the model
+ * holds those until the shootdown is over (os_lib.c give_frame). */
+struct kernel_gather {
+    struct x86pt_gather g;
+    x86pt_paddr_t frames[OS_PT_FRAMES_MAX];
+};
+
+static struct x86pt_gather *gather_start(struct kernel_gather *k)
+{
+    x86pt_gather_init(&k->g, k->frames, OS_PT_FRAMES_MAX);
+    return &k->g;
+}
+
+static void gather_report(struct ptlib *p, const struct kernel_gather *k)
+{
+    for (unsigned i = 0; i < k->g.count; i++) {
+        uint64_t f = k->frames[i].pa / X86PT_PAGE_4K;
+        if (k->frames[i].pa % X86PT_PAGE_4K || f >= OS_PT_FRAMES_MAX) {
+            snprintf(p->bad, sizeof p->bad, "the gather holds 0x%" PRIx64 ", not a page-table frame", k->frames[i].pa);
+            return;
+        }
+        p->result.gathered[f / 64] |= UINT64_C(1) << (f % 64);
+    }
+}
+
 static void run_range(struct ptlib *p, struct x86pt *pt, x86pt_vaddr_t va, struct x86pt_flush *flush)
 {
     static const enum x86pt_page_policy pol[] = { X86PT_LARGEST_FIT, X86PT_ONLY_4K, X86PT_ONLY_2M, X86PT_ONLY_1G };
@@ -261,7 +286,9 @@ static void run_range(struct ptlib *p, struct x86pt *pt, x86pt_vaddr_t va, struc
         err = X86PT_E_OVERLAP;
         fn = "map_range";
     } else if (rq->op == OS_PT_UNMAP) {
-        st = x86pt_unmap_range(pt, va, rq->length, sm, flush);
+        struct kernel_gather k;
+        st = x86pt_unmap_range_gather(pt, va, rq->length, sm, flush, gather_start(&k));
+        gather_report(p, &k);
     } else {
         st = x86pt_protect_range(pt, va, rq->length, request_flags(rq, rq->flags), sm, flush);
         fn = "protect_range";
@@ -330,7 +357,9 @@ static void run_request(struct ptlib *p)
          * addresses whose bit 12 is clear, without (a plain store) where it is set: both judged */
         struct x86pt_mapping removed;
         bool record = !(rq->vaddr & X86PT_PAGE_4K);
-        st = x86pt_unmap(&pt, va, record ? &removed : NULL, &flush);
+        struct kernel_gather k;
+        st = x86pt_unmap_gather(&pt, va, record ? &removed : NULL, &flush, gather_start(&k));
+        gather_report(p, &k);
         p->result.ok = st == X86PT_OK;
         p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
@@ -340,6 +369,15 @@ static void run_request(struct ptlib *p)
             p->result.has_reported = true;
             from_lib_mapping(&removed, &p->result.reported, &p->result.reported_ad);
         }
+    } else if (rq->ad_clear) { /* the A/D extension: judged as a protect to the flags it has */
+        unsigned was = 0;
+        st = x86pt_test_and_clear_ad(&pt, va, rq->ad_clear, &was, &flush);
+        p->result.ok = st == X86PT_OK;
+        p->result.error = model_error(st);
+        if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)
+            refuse(p, "test_and_clear_ad", st);
+        p->result.has_reported = st == X86PT_OK;
+        p->result.reported_ad = (was & X86PT_ACCESSED ? OS_AD_ACCESSED : 0u) | (was & X86PT_DIRTY ? OS_AD_DIRTY : 0u);
     } else {
         st = x86pt_protect(&pt, va, request_flags(rq, rq->flags), &flush);
         p->result.ok = st == X86PT_OK;

@@ -359,6 +359,14 @@ static void gen_start(struct runner *r, struct os_step *st)
     } else {
         st->kind = OS_STEP_PROTECT_START;
         st->flags = rnd_flags(r);
+        struct hw_pte p;
+        /* one protect in three is a test-and-clear of A, D or both: a protect to the flags the
+         * mapping has (the A/D extension, os_lib.c) */
+        if (below(r, 3) == 0) {
+            st->ad_clear = 1 + below(r, 3);
+            if (os_pt_get(&r->c, &r->cur, st->vaddr, &p))
+                st->flags = p.flags;
+        }
     }
 }
 

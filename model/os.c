@@ -287,6 +287,7 @@ static enum os_step_status step_start(const struct os_consts *c, const struct os
             return model_refuse(why, len, "not step_Unmap_enabled"), OS_STEP_DISABLED;
         ns.kind = st->kind == OS_STEP_UNMAP_START ? OS_UNMAP_WAITING : OS_PROTECT_WAITING;
         ns.flags = st->flags;
+        ns.ad_clear = st->kind == OS_STEP_PROTECT_START ? st->ad_clear & 3u : 0;
         sound = !os_overlaps_inflight_vmem(c, s1, st->vaddr, os_pt_get(c, s1, st->vaddr, &p) ? p.frame.size : 0);
     }
     if (!os_vars_copy(s2, s1))
@@ -394,8 +395,18 @@ static enum os_step_status check_result(const struct os_vars *s1, struct os_step
     if (res->ok != cs->result_ok)
         return model_refuse(why, len, "the library returns %s but 0x%" PRIx64 " is %smapped", res->ok ? "Ok" : "Err",
                             cs->vaddr, cs->result_ok ? "" : "not "), OS_STEP_VIOLATION;
-    if (res->ok && !ns->stored)
+    if (res->ok && !ns->stored && !cs->ad_clear) /* a test-and-clear of clear bits stores nothing */
         return model_refuse(why, len, "the library returns Ok but made no store"), OS_STEP_VIOLATION;
+    /* the A/D extension: test-and-clear's `was` is the entry's bits at its store (os_lib.c); with
+     * no store, the asked bits were clear */
+    if (cs->ad_clear && res->ok && ns->stored && res->reported_ad != ns->removed_ad)
+        return st->check = OS_CHECKID_AD_LOST,
+               model_refuse(why, len, "test-and-clear reports Accessed/Dirty 0x%x, but the entry held 0x%x when it "
+                            "cleared them", res->reported_ad, ns->removed_ad), OS_STEP_VIOLATION;
+    if (cs->ad_clear && res->ok && !ns->stored && (res->reported_ad & cs->ad_clear))
+        return st->check = OS_CHECKID_AD_LOST,
+               model_refuse(why, len, "test-and-clear reports 0x%x set of the asked 0x%x but cleared nothing",
+                            res->reported_ad, cs->ad_clear), OS_STEP_VIOLATION;
     if (os_core_is_unmap(cs->kind) && res->ok && res->has_reported && !hw_pte_equal(&res->reported, &cs->result))
         return model_refuse(why, len, "unmap reports a mapping that is not the one at 0x%" PRIx64, cs->vaddr),
                OS_STEP_VIOLATION;

@@ -131,6 +131,8 @@ struct os_core_state {
     uint64_t vaddr;
     struct hw_pte pte;      /* Map*: the requested mapping */
     struct hw_flags flags;  /* Protect*: the new permissions; MapRange: the permissions */
+    unsigned ad_clear;      /* Protect*: a test-and-clear of these A/D bits (x86pt_ad_bit; the
+                               A/D extension, os_lib.c), its flags the mapping's own; 0: protect */
     bool result_ok;         /* Unmap/Protect Op*: result is Ok(result) / Err(()), fixed by the
                                model at OpStart; MapExecuting: what MapEnd will return */
     struct hw_pte result;
@@ -152,6 +154,11 @@ struct os_core_state {
 static inline unsigned os_entry_ad(uint64_t entry)
 {
     return (entry & HW_BIT_A ? OS_AD_ACCESSED : 0u) | (entry & HW_BIT_D ? OS_AD_DIRTY : 0u);
+}
+
+static inline uint64_t os_ad_entry_bits(unsigned ad)
+{
+    return (ad & OS_AD_ACCESSED ? HW_BIT_A : 0u) | (ad & OS_AD_DIRTY ? HW_BIT_D : 0u);
 }
 
 bool os_core_holds_lock(const struct os_core_state *cs);
@@ -206,6 +213,8 @@ struct os_lib_result {
     struct hw_mapping listed[OS_LISTED_MAX]; /* them kept (base as a 48-bit address) */
     unsigned listed_ad[OS_LISTED_MAX];
     struct os_flush flush;       /* its flush report */
+    uint64_t gathered[OS_PT_FRAMES_MAX / 64]; /* UNMAP: the directories it put in the kernel's
+                                                 gather (x86pt_unmap_gather), by frame */
     uint64_t private_state;      /* its other private state afterwards (libx86pt: the walk hint) */
     uint16_t counts[OS_PT_FRAMES_MAX]; /* its per-frame private state afterwards */
 };
@@ -269,6 +278,7 @@ struct os_pt_request {
     uint64_t length, paddr; /* range */
     unsigned policy;        /* range MAP: enum hl_policy */
     bool split;             /* range UNMAP/PROTECT */
+    unsigned ad_clear;      /* PROTECT: x86pt_test_and_clear_ad of these bits instead */
 };
 
 struct os_vars;
@@ -298,8 +308,8 @@ struct os_consts {
     unsigned pt_frames;  /* frames of page-table memory (pool + root), <= OS_PT_FRAMES_MAX */
     unsigned pt_reserved; /* frames [0, pt_reserved) are never handed out (0: physical address 0
                              is a frame like any other, as spec_t/mem.rs allows) */
-    bool free_early;      /* a planted OS bug: directories the library frees go back to the pool
-                             at once, before the shootdown (os_lib.c) */
+    bool free_early;      /* a planted OS bug: directories the library gathers go back to the
+                             pool at once, before the shootdown (os_lib.c) */
     bool no_map_fence;    /* planted OS bugs (os_storebuf.c): a map returns with its last store
                              still in the store buffer; */
     bool no_shootdown_fence; /* the shootdown IPI goes out before the store buffer drained */
@@ -422,6 +432,8 @@ struct os_step {
     uint64_t vaddr;         /* *Start */
     struct hw_pte pte;      /* MapStart */
     struct hw_flags flags;  /* ProtectStart, *RangeStart */
+    unsigned ad_clear;      /* ProtectStart: x86pt_test_and_clear_ad of these bits (1 A, 2 D)
+                               instead of x86pt_protect; flags are then the mapping's own */
     uint64_t length;        /* *RangeStart */
     uint64_t paddr;         /* MapRangeStart */
     unsigned policy;        /* MapRangeStart: enum hl_policy */

@@ -135,6 +135,11 @@ void os_step_format(const struct os_consts *c, const struct os_step *st, char *b
                  st->reuse_pa & ~(HW_PAGE_SIZE - 1), st->reuse_value);
         return;
     case OS_STEP_PROTECT_START:
+        if (st->ad_clear) {
+            snprintf(buf, len, "thread %u ProtectStart 0x%" PRIx64 " as x86pt_test_and_clear_ad of %s%s", st->ULT_id,
+                     st->vaddr, st->ad_clear & OS_AD_ACCESSED ? "A" : "", st->ad_clear & OS_AD_DIRTY ? "D" : "");
+            return;
+        }
         snprintf(buf, len, "thread %u ProtectStart 0x%" PRIx64 "%s%s%s", st->ULT_id, st->vaddr,
                  st->flags.is_writable ? " W" : "", st->flags.is_supervisor ? " S" : " U",
                  st->flags.disable_execute ? " XD" : "");

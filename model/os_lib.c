@@ -185,7 +185,8 @@ static bool respond(struct os_run *r, bool *own, uint64_t v)
 
 struct os_pt_request os_core_request(const struct os_core_state *cs)
 {
-    struct os_pt_request rq = { .vaddr = cs->vaddr, .pte = cs->pte, .flags = cs->flags, .range = cs->range };
+    struct os_pt_request rq = { .vaddr = cs->vaddr, .pte = cs->pte, .flags = cs->flags, .range = cs->range,
+                                .ad_clear = cs->ad_clear };
     rq.op = os_core_is_unmap(cs->kind) ? OS_PT_UNMAP : os_core_is_protect(cs->kind) ? OS_PT_PROTECT : OS_PT_MAP;
     if (cs->range) {
         rq.length = cs->rg.length;
@@ -249,10 +250,13 @@ static uint64_t take_frame(const struct os_consts *c, struct os_vars *s)
 }
 
 /* spec_t/mem.rs dealloc_page: only a zeroed directory nothing points to. A frame this
- * operation took and never linked goes straight back; any other waits in pt_pending for the
- * end of the operation, after its shootdown (unless the OS is planted with free_early). */
+ * operation took and never linked goes straight back. Deferred frees (issue 12): the kernel
+ * passes unmaps a gather (x86pt_unmap_gather) and holds what the library gathered (held) in
+ * pt_pending until the end of the operation, after its shootdown (unless the OS is planted with
+ * free_early); a directory the library frees itself during the call goes to the allocator at
+ * once, as a gather-using kernel does (it holds nothing else back). */
 static bool give_frame(const struct os_consts *c, struct os_vars *s, struct os_core_state *cs, uint64_t pa,
-                       char *why, size_t len)
+                       bool held, char *why, size_t len)
 {
     uint64_t f = pa / HW_PAGE_SIZE;
     if (pa % HW_PAGE_SIZE || f >= c->pt_frames || os_bit(s->pt_free, f) || os_bit(s->pt_pending, f) ||
@@ -274,7 +278,7 @@ static bool give_frame(const struct os_consts *c, struct os_vars *s, struct os_c
         return true;
     }
     cs->freed++;
-    os_bit_set(c->free_early ? s->pt_free : s->pt_pending, f);
+    os_bit_set(held && !c->free_early ? s->pt_pending : s->pt_free, f);
     return true;
 }
 
@@ -327,10 +331,11 @@ static bool locate_entry(const struct hw_pt_view *v, uint64_t pa, unsigned *laye
 }
 
 /* SDM vol. 3A 4.8: the MMU sets A and D with locked operations at any time; software that
- * rewrites a page entry must not clear them (x86pt.h: protect keeps every other bit). Called
- * before the store of v over cur at pa reaches the memory m (pv: its view). */
+ * rewrites a page entry must not clear them (x86pt.h: protect keeps every other bit), except
+ * the bits may_clear a test-and-clear was asked to clear. Called before the store of v over
+ * cur at pa reaches the memory m (pv: its view). */
 static bool ad_kept(const struct os_consts *c, const struct hw_pt_view *pv, const struct hw_pmem *m, uint64_t pa,
-                    uint64_t cur, uint64_t v, char *why, size_t len)
+                    uint64_t cur, uint64_t v, uint64_t may_clear, char *why, size_t len)
 {
     const uint64_t ad = HW_BIT_A | HW_BIT_D;
     unsigned layer;
@@ -341,7 +346,7 @@ static bool ad_kept(const struct os_consts *c, const struct hw_pt_view *pv, cons
     if (o.kind != HW_PDE_PAGE)
         return true; /* a directory entry's A bit says nothing once its directory goes */
     if (n.kind == HW_PDE_PAGE && n.addr == o.addr) {
-        lost = cur & ad & ~v;
+        lost = cur & ad & ~v & ~may_clear;
     } else if (n.kind == HW_PDE_DIRECTORY && layer + 1 < HW_NUM_LAYERS) {
         /* a split: every part of the page must carry the page's bits */
         for (unsigned j = 0; j < HW_NUM_ENTRIES && n.addr + HW_PAGE_SIZE <= hw_pmem_bytes(m); j++)
@@ -379,6 +384,13 @@ static void note_changes(const struct hw_pt_view *vb, const struct hw_pt_view *v
     hw_interp_fini(&ia);
 }
 
+/* Is pa the leaf entry of the page that starts at vaddr? */
+static bool is_leaf_of(const struct hw_pt_view *v, uint64_t vaddr, uint64_t pa)
+{
+    struct hw_walk w;
+    return hw_pt_walk(v, vaddr, &w) == HW_WALK_PAGE && w.base == vaddr && w.entry_pa[w.layer] == pa;
+}
+
 /* ---- one action ------------------------------------------------------------------------------ */
 
 static bool in_pt_memory(const struct os_vars *s, uint64_t pa)
@@ -405,10 +417,24 @@ static enum os_step_status visible_store(const struct os_consts *c, struct os_va
     struct hw_pt_view vb = os_wmem_view(c, s, &before);
     uint64_t cur = hw_pmem_read(before.mem, pa);
     st->write_old = cur; /* for the trace, also of a store the A/D check refuses */
-    if (!ad_kept(c, &vb, before.mem, pa, cur, v, why, len)) {
+    bool clearing = os_core_is_protect(cs->kind) && cs->ad_clear;
+    uint64_t may_clear = clearing && is_leaf_of(&vb, cs->vaddr, pa) ? os_ad_entry_bits(cs->ad_clear) : 0;
+    if (!ad_kept(c, &vb, before.mem, pa, cur, v, may_clear, why, len)) {
         os_wmem_put(&before);
         return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
     }
+    /* A/D extension: a test-and-clear stores once, into the leaf of its page, the entry as it
+     * is with exactly the asked bits clear (x86pt.h: x86pt_test_and_clear_ad) */
+    const uint64_t ad = HW_BIT_A | HW_BIT_D;
+    if (clearing && (!may_clear || (v & ~ad) != (cur & ~ad) || (v & may_clear))) {
+        os_wmem_put(&before);
+        return model_refuse(why, len, "test-and-clear's store [0x%" PRIx64 "] 0x%" PRIx64 " over 0x%" PRIx64
+                                      " is not the leaf of 0x%" PRIx64 " with exactly the asked bits (0x%x) clear",
+                            pa, v, cur, cs->vaddr, cs->ad_clear),
+               OS_STEP_VIOLATION;
+    }
+    if (clearing)
+        cs->removed_ad = os_entry_ad(cur); /* what the store cleared from: `was` must say this */
     if (!before.owned) { /* keep the view before the store: the store changes s's memory */
         if (!hw_pmem_copy(&before.own, before.mem))
             return OS_STEP_NOMEM;
@@ -483,7 +509,11 @@ bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, st
     st->write_pa = pa;
     st->write_value = val;
     st->write_old = cur;
-    if (ad_kept(c, &v, &s1->hw.global_pt.mem, pa, cur, val, why, len))
+    const struct os_core_state *cs = &s1->core_states[st->core];
+    uint64_t may_clear = os_core_is_protect(cs->kind) && cs->ad_clear && is_leaf_of(&v, cs->vaddr, pa)
+                             ? os_ad_entry_bits(cs->ad_clear)
+                             : 0;
+    if (ad_kept(c, &v, &s1->hw.global_pt.mem, pa, cur, val, may_clear, why, len))
         return true;
     st->check = OS_CHECKID_AD_LOST;
     return false;
@@ -550,13 +580,25 @@ static enum os_step_status perform(const struct os_consts *c, struct os_vars *s,
 static enum os_step_status returned(const struct os_consts *c, struct os_vars *s, struct os_step *st,
                                     struct os_core_state *cs, const struct os_lib_result *res, char *why, size_t len)
 {
-    (void)c;
     const struct os_flush *f = &res->flush;
+    for (unsigned i = 0; i < OS_PT_FRAMES_MAX; i++) /* the directories it gathered (issue 12) */
+        if (os_bit(res->gathered, i) && !give_frame(c, s, cs, (uint64_t)i * HW_PAGE_SIZE, true, why, len))
+            return st->check = OS_CHECKID_WRITE_DISCIPLINE, OS_STEP_VIOLATION;
     if (cs->chg_lo < cs->chg_hi && !f->all && !(f->lo <= cs->chg_lo && cs->chg_hi <= f->hi))
         return st->check = OS_CHECKID_FLUSH_REPORT,
                model_refuse(why, len, "the flush report [0x%" PRIx64 ", 0x%" PRIx64 ") does not cover [0x%" PRIx64
                             ", 0x%" PRIx64 "), whose translations the operation changed", f->lo, f->hi, cs->chg_lo,
                             cs->chg_hi), OS_STEP_VIOLATION;
+    /* the A/D extension, the library's contract (x86pt.h): a test-and-clear that cleared a set
+     * bit names the page (a TLB entry that saw the page dirty lets later writes through without
+     * setting D again: SDM vol. 3A 4.8; the model's TLB does not cache D, so this is checked as
+     * the contract, not as its consequence) */
+    if (cs->ad_clear && cs->stored && (cs->removed_ad & cs->ad_clear) && !f->all &&
+        !(f->lo <= cs->vaddr && cs->vaddr < f->hi))
+        return st->check = OS_CHECKID_FLUSH_REPORT,
+               model_refuse(why, len, "test-and-clear cleared 0x%x of 0x%" PRIx64 " but its flush report [0x%" PRIx64
+                            ", 0x%" PRIx64 ") leaves the page out", cs->removed_ad & cs->ad_clear, cs->vaddr, f->lo,
+                            f->hi), OS_STEP_VIOLATION;
     if (cs->freed && !f->dirs_freed)
         return st->check = OS_CHECKID_FLUSH_REPORT,
                model_refuse(why, len, "the operation freed %u director%s but its flush report says dirs_freed = 0",
@@ -612,7 +654,7 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
             break;
         }
         case OS_LIB_FREE:
-            if (!give_frame(c, s2, cs, a.pa, why, len))
+            if (!give_frame(c, s2, cs, a.pa, false, why, len))
                 return OS_STEP_VIOLATION;
             st->nfreed++;
             break;

@@ -68,7 +68,8 @@ static uint64_t hash_core(uint64_t h, const struct os_core_state *cs, const unsi
     h = os_mix(os_mix(os_mix(h, (uint64_t)cs->stored | (uint64_t)cs->splits << 1 | (uint64_t)cs->flush.all << 2 |
                                      (uint64_t)cs->flush.global << 3),
                       cs->chg_lo), cs->chg_hi);
-    h = os_mix(os_mix(os_mix(os_mix(h, cs->freed | (uint64_t)cs->alloc_failed << 32 | (uint64_t)cs->removed_ad << 40),
+    h = os_mix(os_mix(os_mix(os_mix(h, cs->freed | (uint64_t)cs->alloc_failed << 32 | (uint64_t)cs->removed_ad << 40 |
+                                          (uint64_t)cs->ad_clear << 44),
                              cs->flush.lo), cs->flush.hi),
                cs->flush.dirs_freed);
     if (!cs->range)
@@ -125,7 +126,7 @@ static bool core_equal(const struct os_core_state *a, const struct os_core_state
            hl_flags_equal(a->flags, b->flags) && a->result_ok == b->result_ok &&
            hw_pte_equal(&a->result, &b->result) && a->stored == b->stored && a->splits == b->splits &&
            a->chg_lo == b->chg_lo && a->chg_hi == b->chg_hi && a->freed == b->freed && a->alloc_failed == b->alloc_failed &&
-           a->removed_ad == b->removed_ad &&
+           a->removed_ad == b->removed_ad && a->ad_clear == b->ad_clear &&
            !memcmp(&a->flush, &b->flush, sizeof a->flush);
 }
 

@@ -22,11 +22,20 @@ x86pt_status_t x86pt_test_and_clear_ad(struct x86pt *pt, x86pt_vaddr_t vaddr, un
     uint64_t clear = ad_entry_bits(bits), old = w.entry;
     /* Nothing to write when the bits are clear already; once set they stay set
      * until we clear them (the MMU only ever sets them, and calls are serialized). */
+#if X86PT_MUTANT == 35 /* mutant 35 (check/mutants.def): a plain store of the value loaded first */
+    if (old & clear)
+        entry_store(pt, w.dirs[w.layer], dir_at(pt, w.dirs[w.layer]), w.idx[w.layer], old & ~clear);
+#else
     if (old & clear)
         old = entry_rmw(pt, w.dirs[w.layer], w.idx[w.layer], old, clear, 0);
+#endif
     uint64_t cleared = old & clear;
     if (was)
         *was = entry_ad(old);
+#if X86PT_MUTANT == 36 /* mutant 36 (check/mutants.def): clearing Dirty reports nothing to invalidate */
+    if (cleared & ENTRY_D)
+        flush = NULL;
+#endif
     if (cleared && flush) {
         flush->start = vaddr;
         flush->length = layer_size(w.layer);

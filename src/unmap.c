@@ -99,7 +99,10 @@ unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed, stru
     x86pt_status_t st = find_mapping(pt, vaddr.va, &w);
     if (st != X86PT_OK)
         return st;
-    if (gather && !gather_has_room(gather, dirs_to_empty(pt, vaddr.va, &w)))
+    /* With room for the most an unmap frees, nothing to count: no walk from the root ahead of
+     * the clear (whose loads a concurrent walk's A bits would make differ, for nothing). */
+    if (gather && !gather_has_room(gather, X86PT_UNMAP_MAX_DIRS_FREED) &&
+        !gather_has_room(gather, dirs_to_empty(pt, vaddr.va, &w)))
         return X86PT_E_GATHER_FULL;
     uint64_t size = layer_size(w.layer);
     bool global = (w.entry & ENTRY_G) != 0; /* w is walked again above the leaf by the reclaim */

@@ -184,6 +184,9 @@ static void lazy_walks_reach_every_state(void **st)
     cfg.nvaddrs = cfg.nframes = cfg.nsizes = 1;
     cfg.mmu_sbuf = 0;
     cfg.alloc_fail = 0;
+    /* a test-and-clear's `was` reads the A bits lazy walks set later than full ones: both are
+     * runs the hardware allows, but they are different states (the comparison is of states) */
+    cfg.harvest = false;
     lazy_matches_full(&cfg);
     cfg.cores = cfg.threads = 1;
     cfg.mmu_pscache = 1;
