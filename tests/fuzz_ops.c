@@ -1,5 +1,5 @@
 /* libFuzzer target: the input is a program of library calls (map, unmap,
- * protect, resolve, ranges) over a small address space, run against the
+ * protect, remap, resolve, ranges) over a small address space, run against the
  * reference map; any disagreement, broken tree invariant, leak or sanitizer
  * report is a finding. Unmaps take a gather of a fuzzed size at times
  * (GATHER_FULL must change nothing; the frames must match dirs_freed and come
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             sim_phys_fail_nth(&s, 1 + (op >> 6));
         struct x86pt_mapping m;
         switch (op & 7) {
-        case 0: case 1: {
+        case 0: {
             x86pt_status_t st = x86pt_map(&pt, x86pt_va(va), x86pt_pa(va & 0x3fffffffffull), size, flags, NULL);
             if (st == X86PT_OK) {
                 CHECK(!refmap_overlaps(&ref, va, size));
@@ -84,6 +84,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 CHECK(held == (st == X86PT_OK ? fl.dirs_freed : 0) && s.live == live);
                 x86pt_gather_release(&pt, &gather);
                 CHECK(gather.count == 0 && s.live == live - held);
+            }
+            break;
+        }
+        case 1: {
+            /* a frame aligned to 4 KiB, 2 MiB, 1 GiB, or 8 GiB (then often beyond
+             * MAXPHYADDR 46); X86PT_NO_EXECUTE set from the frame's bits */
+            static const unsigned shifts[4] = {12, 21, 30, 33};
+            uint64_t fb = take(&p, end, 2), pa = (fb & 0x3fff) << shifts[fb >> 14];
+            unsigned rflags = flags | (unsigned)(fb & 1) << 2;
+            struct x86pt_mapping *want = refmap_at(&ref, va);
+            struct x86pt_flush fl;
+            x86pt_status_t st = x86pt_remap(&pt, x86pt_va(va), x86pt_pa(pa), rflags, &m, &fl);
+            if (!want || (va & 0xfff)) {
+                CHECK(st == ((va & 0xfff) ? X86PT_E_MISALIGNED : X86PT_E_NOTMAPPED) && fl.length == 0);
+            } else if (pa & (want->size - 1)) {
+                CHECK(st == X86PT_E_MISALIGNED && fl.length == 0);
+            } else if (pa + want->size > 1ull << 46) {
+                CHECK(st == X86PT_E_PHYSRANGE && fl.length == 0);
+            } else {
+                CHECK(st == X86PT_OK && m.base.va == va && m.frame.pa == want->frame.pa && m.size == want->size &&
+                      m.flags == want->flags && m.ad == 0);
+                CHECK(fl.start.va == va && fl.length == want->size && !fl.global && fl.dirs_freed == 0);
+                want->frame = x86pt_pa(pa);
+                want->flags = rflags;
             }
             break;
         }

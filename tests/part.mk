@@ -5,7 +5,7 @@ $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) sim/physmem.h include/x86pt/
 	$(CC) $(HOST_CFLAGS) -Itests -c $< -o $@
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT) $(SIM_OBJS) $(LIB)
 	$(CC) $(SAN) -o $@ $^ -lcmocka $(LDLIBS_HOST)
-TESTS += $(BUILD)/tests/test_ops $(BUILD)/tests/test_harvest $(BUILD)/tests/test_attrs $(BUILD)/tests/test_gather $(BUILD)/tests/test_random $(BUILD)/tests/test_oom $(BUILD)/tests/test_range $(BUILD)/tests/test_adopt $(BUILD)/tests/test_edges
+TESTS += $(BUILD)/tests/test_ops $(BUILD)/tests/test_harvest $(BUILD)/tests/test_remap $(BUILD)/tests/test_attrs $(BUILD)/tests/test_gather $(BUILD)/tests/test_random $(BUILD)/tests/test_oom $(BUILD)/tests/test_range $(BUILD)/tests/test_adopt $(BUILD)/tests/test_edges
 
 # libFuzzer over programs of library calls (clang): make fuzz-lib FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 60

@@ -99,7 +99,7 @@ typedef enum x86pt_status {
     X86PT_E_BADFLAGS,       /* flags outside X86PT_FLAGS_ALL */
     X86PT_E_PHYSRANGE,      /* physical range reaches beyond MAXPHYADDR */
     X86PT_E_OVERLAP,        /* map: the range overlaps an existing mapping */
-    X86PT_E_NOTMAPPED,      /* unmap/protect: no mapping starts at this address;
+    X86PT_E_NOTMAPPED,      /* unmap/protect/remap: no mapping starts at this address;
                                resolve: nothing maps this address */
     X86PT_E_NOMEM,          /* the frame allocator failed; nothing was changed */
     X86PT_E_BADFRAME,       /* the allocator returned a frame the library cannot use
@@ -286,6 +286,22 @@ void x86pt_gather_release(struct x86pt *pt, struct x86pt_gather *gather);
  * resolve's flags & X86PT_ATTRIBUTES). One locked store; frame and A/D kept. */
 x86pt_status_t x86pt_protect(struct x86pt *pt, x86pt_vaddr_t vaddr, unsigned flags,
                              struct x86pt_flush *flush);
+
+/* Point the mapping that starts at vaddr (any page size; the size stays) at
+ * paddr, with the flags `flags` (the whole word, as x86pt_protect), in one
+ * locked exchange: no walk ever sees the page unmapped in between, and *old
+ * (may be NULL) receives the mapping replaced (base, frame, size, flags) with its
+ * Accessed/Dirty bits exactly as they were at the exchange (so a write the old
+ * frame received up to then is known: a copy-on-write break, a migration). The
+ * new entry starts with A and D clear. The flush report names the page (the old
+ * translation must go on every core), global if the old entry was global.
+ * Checks, in this order, each refusal changing nothing: flags (X86PT_E_BADFLAGS),
+ * vaddr canonical (X86PT_E_NONCANONICAL) and 4 KiB-aligned (X86PT_E_MISALIGNED),
+ * a mapping starting at vaddr (X86PT_E_NOTMAPPED), then paddr against that
+ * page: aligned to its size (X86PT_E_MISALIGNED), below MAXPHYADDR to its end
+ * (X86PT_E_PHYSRANGE). */
+x86pt_status_t x86pt_remap(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t paddr, unsigned flags,
+                           struct x86pt_mapping *old, struct x86pt_flush *flush);
 
 /* The mapping that contains vaddr. Resolves may run concurrently with each
  * other (they share the walk hint through single-word atomic accesses). */
