@@ -358,8 +358,9 @@ static void run_request(struct ptlib *p)
         struct x86pt_mapping removed;
         bool record = !(rq->vaddr & X86PT_PAGE_4K);
         struct kernel_gather k;
-        st = x86pt_unmap_gather(&pt, va, record ? &removed : NULL, &flush, gather_start(&k));
-        gather_report(p, &k);
+        st = x86pt_unmap_gather(&pt, va, record ? &removed : NULL, &flush, rq->gather ? gather_start(&k) : NULL);
+        if (rq->gather)
+            gather_report(p, &k);
         p->result.ok = st == X86PT_OK;
         p->result.error = model_error(st);
         if (st != X86PT_OK && st != X86PT_E_NOTMAPPED)

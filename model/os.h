@@ -279,6 +279,9 @@ struct os_pt_request {
     unsigned policy;        /* range MAP: enum hl_policy */
     bool split;             /* range UNMAP/PROTECT */
     unsigned ad_clear;      /* PROTECT: x86pt_test_and_clear_ad of these bits instead */
+    bool gather;            /* UNMAP: through the kernel's gather (x86pt_unmap_gather); the kernel
+                               passes one to every range unmap and to single unmaps at addresses
+                               with bit 12 clear, so both ways of freeing are judged */
 };
 
 struct os_vars;

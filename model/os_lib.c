@@ -188,6 +188,7 @@ struct os_pt_request os_core_request(const struct os_core_state *cs)
     struct os_pt_request rq = { .vaddr = cs->vaddr, .pte = cs->pte, .flags = cs->flags, .range = cs->range,
                                 .ad_clear = cs->ad_clear };
     rq.op = os_core_is_unmap(cs->kind) ? OS_PT_UNMAP : os_core_is_protect(cs->kind) ? OS_PT_PROTECT : OS_PT_MAP;
+    rq.gather = rq.op == OS_PT_UNMAP && (cs->range || !(cs->vaddr & HW_PAGE_SIZE));
     if (cs->range) {
         rq.length = cs->rg.length;
         rq.paddr = cs->rg.paddr;
@@ -250,11 +251,11 @@ static uint64_t take_frame(const struct os_consts *c, struct os_vars *s)
 }
 
 /* spec_t/mem.rs dealloc_page: only a zeroed directory nothing points to. A frame this
- * operation took and never linked goes straight back. Deferred frees (issue 12): the kernel
- * passes unmaps a gather (x86pt_unmap_gather) and holds what the library gathered (held) in
+ * operation took and never linked goes straight back. The kernel holds (held) what the
+ * library frees during a call without a gather, or gathers (issue 12: x86pt_unmap_gather), in
  * pt_pending until the end of the operation, after its shootdown (unless the OS is planted with
- * free_early); a directory the library frees itself during the call goes to the allocator at
- * once, as a gather-using kernel does (it holds nothing else back). */
+ * free_early); a directory the library frees itself during a call given a gather goes to the
+ * allocator at once, as a gather-using kernel does (it holds nothing else back). */
 static bool give_frame(const struct os_consts *c, struct os_vars *s, struct os_core_state *cs, uint64_t pa,
                        bool held, char *why, size_t len)
 {
@@ -654,7 +655,7 @@ enum os_step_status os_lib_advance(const struct os_consts *c, struct os_vars *s2
             break;
         }
         case OS_LIB_FREE:
-            if (!give_frame(c, s2, cs, a.pa, false, why, len))
+            if (!give_frame(c, s2, cs, a.pa, !rq.gather, why, len))
                 return OS_STEP_VIOLATION;
             st->nfreed++;
             break;
