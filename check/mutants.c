@@ -68,7 +68,7 @@ int check_mutants(const char *self, const struct check_config *cfg)
         int build = m->id >= 100 ? 0 : m->id; /* build-mutant-0: the library as shipped */
         const char *opt = os_mutant_option(m->id);
         snprintf(cmd, sizeof cmd,
-                 "%s -s --no-print-directory LIB_EXTRA=-DX86PT_MUTANT=%d BUILD=build-mutant-%d "
+                 "%s -s -j2 --no-print-directory LIB_EXTRA=-DX86PT_MUTANT=%d BUILD=build-mutant-%d "
                  "build-mutant-%d/check/x86pt-check >/dev/null 2>&1",
                  make, build, build, build);
         if (system(cmd) != 0) {
