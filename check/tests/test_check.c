@@ -64,6 +64,8 @@ static int run_exhaustive(const struct check_config *cfg, check_visit_fn *visit,
 static void exhaustive_small_holds(void **st)
 {
     (void)st;
+#if !SANITIZED /* 106,216 states, 5 s here and a minute under the sanitizers, whose search is
+                  exercised by the other exhaustive tests: the other builds run it (CI time) */
     struct check_config cfg;
     struct exhaustive_run r;
     check_config_small(&cfg);
@@ -71,6 +73,7 @@ static void exhaustive_small_holds(void **st)
     assert_int_equal(run_exhaustive(&cfg, NULL, NULL, &r), 0);
     assert_true(r.complete);
     assert_true(r.states > 1000);
+#endif
 }
 
 /* The states of a search, each without its walks in flight, without the cached entries a walk
