@@ -40,6 +40,21 @@ static inline void fx_free(struct fx *f)
     free(f);
 }
 
+/* The entry that maps va (the walk's last present entry: a 4 KiB entry, or one
+ * with PS at layer 1 or 2; SDM vol. 3A 4.5), in simulated memory. */
+static inline uint64_t *fx_leaf_of(struct fx *f, uint64_t va)
+{
+    uint64_t dir = f->pt.root.pa;
+    for (unsigned l = 0; l < 4; l++) {
+        uint64_t *e = (uint64_t *)(f->s.mem + dir) + ((va >> (39 - 9 * l)) & 511);
+        assert_true(*e & 1);
+        if (l == 3 || (l > 0 && (*e & 0x80)))
+            return e;
+        dir = *e & 0x000ffffffffff000ull;
+    }
+    return NULL;
+}
+
 /* The tree must satisfy every structural invariant; returns its directory count. */
 static inline uint64_t fx_check_tree(struct fx *f, struct refmap *out)
 {

@@ -12,20 +12,6 @@
 
 static struct fx *fresh(void) { return fx_new(64ull << 20, 52, false); }
 
-/* The entry that maps va (the walk's last present entry), in simulated memory. */
-static uint64_t *leaf_of(struct fx *f, uint64_t va)
-{
-    uint64_t dir = f->pt.root.pa;
-    for (unsigned l = 0; l < 4; l++) {
-        uint64_t *e = (uint64_t *)(f->s.mem + dir) + ((va >> (39 - 9 * l)) & 511);
-        assert_true(*e & 1);
-        if (l == 3 || (l > 0 && (*e & 0x80)))
-            return e;
-        dir = *e & 0x000ffffffffff000ull;
-    }
-    return NULL;
-}
-
 /* Every PAT index at every page size, written where the SDM says: PWT bit 3,
  * PCD bit 4, PAT bit 7 in a 4 KiB entry and bit 12 in a 2 MiB / 1 GiB entry
  * (whose bit 7 is PS). */
@@ -43,7 +29,7 @@ static void memory_type_encoding_at_every_level(void **state)
             assert_int_equal(x86pt_map(&f->pt, VA(va), PA(pa), levels[l].size, X86PT_MEMTYPE(type), NULL), X86PT_OK);
             uint64_t want = pa | 0x1 | levels[l].ps | ((type & 1) ? 0x8 : 0) | ((type & 2) ? 0x10 : 0) |
                             ((type & 4) ? levels[l].pat_bit : 0);
-            assert_int_equal(*leaf_of(f, va), want);
+            assert_int_equal(*fx_leaf_of(f, va), want);
             struct x86pt_mapping m;
             assert_int_equal(x86pt_resolve(&f->pt, VA(va + 8), &m), X86PT_OK);
             assert_int_equal(m.flags, X86PT_MEMTYPE(type));
@@ -63,12 +49,12 @@ static void every_attribute_hand_vectors(void **state)
      * (low 3 bits 101 -> bits 11..9, high 7 bits 1010101 -> bits 58..52) */
     unsigned fl4 = X86PT_WRITABLE | X86PT_GLOBAL | X86PT_MEMTYPE(5) | X86PT_PKEY(9) | X86PT_SOFTWARE(0x2ad);
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), K4, fl4, NULL), X86PT_OK);
-    assert_int_equal(*leaf_of(f, 0x1000), 0x5000ull | 0x1 | 0x2 | 0x100 | 0x8 | 0x80 | (9ull << 59) | (5ull << 9) |
+    assert_int_equal(*fx_leaf_of(f, 0x1000), 0x5000ull | 0x1 | 0x2 | 0x100 | 0x8 | 0x80 | (9ull << 59) | (5ull << 9) |
                                               (0x55ull << 52));
     /* 2 MiB at 0x400000: user, no-execute, type 6 (PAT 1, PCD 1), key 15, software 0x3ff */
     unsigned fl2 = X86PT_USER | X86PT_NO_EXECUTE | X86PT_MEMTYPE(6) | X86PT_PKEY(15) | X86PT_SOFTWARE(0x3ff);
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x400000), M2, fl2, NULL), X86PT_OK);
-    assert_int_equal(*leaf_of(f, 0x200000), 0x400000ull | 0x1 | 0x4 | 0x80 | 0x10 | 0x1000 | (15ull << 59) |
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0x400000ull | 0x1 | 0x4 | 0x80 | 0x10 | 0x1000 | (15ull << 59) |
                                                 (7ull << 9) | (0x7full << 52) | (1ull << 63));
     struct x86pt_mapping m;
     assert_int_equal(x86pt_resolve(&f->pt, VA(0x1abc), &m), X86PT_OK);
@@ -93,17 +79,17 @@ static void protect_changes_attributes(void **state)
     struct fx *f = fresh();
     struct x86pt_flush fl;
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x600000), M2, X86PT_GLOBAL | X86PT_PKEY(3), NULL), X86PT_OK);
-    *leaf_of(f, 0x200000) |= 0x60; /* the MMU set A and D */
+    *fx_leaf_of(f, 0x200000) |= 0x60; /* the MMU set A and D */
     unsigned uc = X86PT_WRITABLE | X86PT_MEMTYPE(X86PT_PAT_POWER_ON_UC) | X86PT_SOFTWARE(1);
     assert_int_equal(x86pt_protect(&f->pt, VA(0x200000), uc, &fl), X86PT_OK);
-    assert_int_equal(*leaf_of(f, 0x200000), 0x600000ull | 0x1 | 0x2 | 0x80 | 0x60 | 0x8 | 0x10 | (1ull << 9));
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0x600000ull | 0x1 | 0x2 | 0x80 | 0x60 | 0x8 | 0x10 | (1ull << 9));
     assert_int_equal(fl.start.va, 0x200000);
     assert_int_equal(fl.length, M2);
     assert_true(fl.global);
     /* no longer global: a CR3 reload drops the stale entry, the report says so */
     assert_int_equal(x86pt_protect(&f->pt, VA(0x200000), X86PT_GLOBAL, &fl), X86PT_OK);
     assert_false(fl.global);
-    assert_int_equal(*leaf_of(f, 0x200000), 0x600000ull | 0x1 | 0x80 | 0x60 | 0x100);
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0x600000ull | 0x1 | 0x80 | 0x60 | 0x100);
     fx_free(f);
 }
 
@@ -116,15 +102,15 @@ static void split_keeps_attributes(void **state)
     struct x86pt_flush fl;
     unsigned attrs = X86PT_GLOBAL | X86PT_MEMTYPE(7) | X86PT_PKEY(5) | X86PT_SOFTWARE(0x201);
     assert_int_equal(x86pt_map(&f->pt, VA(0x40000000), PA(0x40000000), G1, X86PT_WRITABLE | attrs, NULL), X86PT_OK);
-    *leaf_of(f, 0x40000000) |= 0x20; /* Accessed */
+    *fx_leaf_of(f, 0x40000000) |= 0x20; /* Accessed */
     /* remove one 4 KiB page in the middle: 1 GiB -> 2 MiB pages -> 4 KiB pages */
     assert_int_equal(x86pt_unmap_range(&f->pt, VA(0x40201000), K4, X86PT_STRADDLE_SPLIT, &fl), X86PT_OK);
     assert_true(fl.global);
     uint64_t attr4 = 0x8 | 0x10 | 0x80 | 0x100 | (5ull << 59) | (1ull << 9) | (0x40ull << 52);
     uint64_t attr2 = 0x8 | 0x10 | 0x1000 | 0x100 | (5ull << 59) | (1ull << 9) | (0x40ull << 52);
-    assert_int_equal(*leaf_of(f, 0x40200000), 0x40200000ull | 0x1 | 0x2 | 0x20 | attr4);
-    assert_int_equal(*leaf_of(f, 0x40202000), 0x40202000ull | 0x1 | 0x2 | 0x20 | attr4);
-    assert_int_equal(*leaf_of(f, 0x40400000), 0x40400000ull | 0x1 | 0x2 | 0x20 | 0x80 | attr2);
+    assert_int_equal(*fx_leaf_of(f, 0x40200000), 0x40200000ull | 0x1 | 0x2 | 0x20 | attr4);
+    assert_int_equal(*fx_leaf_of(f, 0x40202000), 0x40202000ull | 0x1 | 0x2 | 0x20 | attr4);
+    assert_int_equal(*fx_leaf_of(f, 0x40400000), 0x40400000ull | 0x1 | 0x2 | 0x20 | 0x80 | attr2);
     struct x86pt_mapping m;
     assert_int_equal(x86pt_resolve(&f->pt, VA(0x40202000), &m), X86PT_OK);
     assert_int_equal(m.flags, X86PT_WRITABLE | attrs);
@@ -144,16 +130,16 @@ static void range_calls_carry_attributes(void **state)
     assert_int_equal(x86pt_map_range(&f->pt, VA(0x1ff000), PA(0x1ff000), M2 + 2 * K4, wc, X86PT_LARGEST_FIT, NULL),
                      X86PT_OK);
     /* 4 KiB at 0x1ff000, 2 MiB at 0x200000, 4 KiB at 0x400000: PWT alone */
-    assert_int_equal(*leaf_of(f, 0x1ff000), 0x1ff000ull | 0x1 | 0x2 | 0x8);
-    assert_int_equal(*leaf_of(f, 0x200000), 0x200000ull | 0x1 | 0x2 | 0x80 | 0x8);
-    assert_int_equal(*leaf_of(f, 0x400000), 0x400000ull | 0x1 | 0x2 | 0x8);
+    assert_int_equal(*fx_leaf_of(f, 0x1ff000), 0x1ff000ull | 0x1 | 0x2 | 0x8);
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0x200000ull | 0x1 | 0x2 | 0x80 | 0x8);
+    assert_int_equal(*fx_leaf_of(f, 0x400000), 0x400000ull | 0x1 | 0x2 | 0x8);
     assert_int_equal(x86pt_unmap_range(&f->pt, VA(0x400000), K4, X86PT_STRADDLE_FAIL, &fl), X86PT_OK);
     assert_false(fl.global);
     unsigned wt = X86PT_GLOBAL | X86PT_MEMTYPE(X86PT_PAT_LINUX_WT);
     assert_int_equal(x86pt_protect_range(&f->pt, VA(0x1ff000), M2 + K4, wt, X86PT_STRADDLE_FAIL, &fl), X86PT_OK);
     assert_false(fl.global); /* none was global before */
-    assert_int_equal(*leaf_of(f, 0x1ff000), 0x1ff000ull | 0x1 | 0x100 | 0x8 | 0x10 | 0x80);
-    assert_int_equal(*leaf_of(f, 0x200000), 0x200000ull | 0x1 | 0x80 | 0x100 | 0x8 | 0x10 | 0x1000);
+    assert_int_equal(*fx_leaf_of(f, 0x1ff000), 0x1ff000ull | 0x1 | 0x100 | 0x8 | 0x10 | 0x80);
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0x200000ull | 0x1 | 0x80 | 0x100 | 0x8 | 0x10 | 0x1000);
     assert_int_equal(x86pt_unmap_range(&f->pt, VA(0x1ff000), M2 + K4, X86PT_STRADDLE_FAIL, &fl), X86PT_OK);
     assert_true(fl.global);
     assert_int_equal(fx_check_tree(f, NULL), 1);
@@ -231,8 +217,8 @@ static void adopt_accepts_sdm_valid_bits(void **state)
     uint64_t *pdpte = (uint64_t *)(f->s.mem + pdpt);
     uint64_t pd = *pdpte & 0x000ffffffffff000ull;
     uint64_t *pde0 = (uint64_t *)(f->s.mem + pd);
-    *leaf_of(f, 0x1000) |= (0x7full << 52) | (0xfull << 59) | 0x100 | 0x80 | 0x18 | 0xe00; /* 4 KiB leaf */
-    *leaf_of(f, 0x200000) |= (0x7full << 52) | (0xfull << 59) | 0x1000;                /* 2 MiB leaf */
+    *fx_leaf_of(f, 0x1000) |= (0x7full << 52) | (0xfull << 59) | 0x100 | 0x80 | 0x18 | 0xe00; /* 4 KiB leaf */
+    *fx_leaf_of(f, 0x200000) |= (0x7full << 52) | (0xfull << 59) | 0x1000;                /* 2 MiB leaf */
     *pde0 |= 0x7ffull << 52;                      /* the PDE that references the PT: 52..62 */
     *pdpte |= 0x18 | 0x100 | 0xe00 | (0x7ffull << 52); /* PWT, PCD, G (ignored here), software */
     *pml4e |= 0xe00 | (0x7ffull << 52);
@@ -254,7 +240,7 @@ static void adopt_accepts_sdm_valid_bits(void **state)
     for (int k = 0; k < 2; k++) {
         f = fx_new(64ull << 20, 46, false);
         assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x3000), K4, 0, NULL), X86PT_OK);
-        uint64_t *target = k ? (uint64_t *)(f->s.mem + f->pt.root.pa) : leaf_of(f, 0x1000);
+        uint64_t *target = k ? (uint64_t *)(f->s.mem + f->pt.root.pa) : fx_leaf_of(f, 0x1000);
         *target |= 1ull << 51;
         struct snapshot sn = snap_take(f);
         assert_int_equal(x86pt_adopt(&pt2, &f->mem, 46, f->pt.root), X86PT_E_MALFORMED);

@@ -11,20 +11,6 @@
 
 static struct fx *fresh(void) { return fx_new(MB16, 52, false); }
 
-/* The entry that maps va (the walk's last present entry), in simulated memory. */
-static uint64_t *leaf_of(struct fx *f, uint64_t va)
-{
-    uint64_t dir = f->pt.root.pa;
-    for (unsigned l = 0; l < 4; l++) {
-        uint64_t *e = (uint64_t *)(f->s.mem + dir) + ((va >> (39 - 9 * l)) & 511);
-        assert_true(*e & 1);
-        if (l == 3 || (l > 0 && (*e & 0x80)))
-            return e;
-        dir = *e & 0x000ffffffffff000ull;
-    }
-    return NULL;
-}
-
 /* resolve reports the leaf's A and D as the MMU left them; none after a fresh map. */
 static void resolve_reports_accessed_dirty(void **state)
 {
@@ -34,10 +20,10 @@ static void resolve_reports_accessed_dirty(void **state)
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x400000), X86PT_PAGE_2M, X86PT_WRITABLE, NULL), X86PT_OK);
     assert_int_equal(x86pt_resolve(&f->pt, VA(0x234567), &m), X86PT_OK);
     assert_int_equal(m.ad, 0);
-    *leaf_of(f, 0x200000) |= BIT_A;
+    *fx_leaf_of(f, 0x200000) |= BIT_A;
     assert_int_equal(x86pt_resolve(&f->pt, VA(0x200000), &m), X86PT_OK);
     assert_int_equal(m.ad, X86PT_ACCESSED);
-    *leaf_of(f, 0x200000) |= BIT_D;
+    *fx_leaf_of(f, 0x200000) |= BIT_D;
     assert_int_equal(x86pt_resolve(&f->pt, VA(0x3fffff), &m), X86PT_OK);
     assert_int_equal(m.ad, X86PT_ACCESSED | X86PT_DIRTY);
     fx_free(f);
@@ -50,7 +36,7 @@ static void unmap_reports_final_accessed_dirty(void **state)
     struct fx *f = fresh();
     struct x86pt_mapping m;
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), X86PT_PAGE_4K, X86PT_WRITABLE, NULL), X86PT_OK);
-    *leaf_of(f, 0x1000) |= BIT_A | BIT_D;
+    *fx_leaf_of(f, 0x1000) |= BIT_A | BIT_D;
     assert_int_equal(x86pt_unmap(&f->pt, VA(0x1000), &m, NULL), X86PT_OK);
     assert_int_equal(m.ad, X86PT_ACCESSED | X86PT_DIRTY);
     assert_int_equal(m.frame.pa, 0x5000);
@@ -74,7 +60,7 @@ static void test_and_clear_keeps_the_rest(void **state)
     assert_int_equal(x86pt_map(&f->pt, VA(va), PA(0x40000000), X86PT_PAGE_2M,
                                X86PT_WRITABLE | X86PT_USER | X86PT_NO_EXECUTE, NULL),
                      X86PT_OK);
-    uint64_t *leaf = leaf_of(f, va);
+    uint64_t *leaf = fx_leaf_of(f, va);
     *leaf |= BIT_A | BIT_D;
     uint64_t before = *leaf;
     assert_int_equal(before, 0x8000000040000087ull | BIT_A | BIT_D); /* XD, frame, PS, US RW P */
@@ -106,7 +92,7 @@ static void test_and_clear_rejects_bad_arguments(void **state)
     (void)state;
     struct fx *f = fresh();
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x200000), X86PT_PAGE_2M, X86PT_WRITABLE, NULL), X86PT_OK);
-    *leaf_of(f, 0x200000) |= BIT_A | BIT_D;
+    *fx_leaf_of(f, 0x200000) |= BIT_A | BIT_D;
     static const struct {
         uint64_t va;
         unsigned bits;
@@ -178,7 +164,7 @@ static void iterate_visits_in_address_order(void **state)
     assert_int_equal(x86pt_map(&f->pt, VA(0x5000), PA(0x9000), X86PT_PAGE_4K, w | nx, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x8000), X86PT_PAGE_4K, 0, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0xffff800000003000ull), PA(0x3000), X86PT_PAGE_4K, w, NULL), X86PT_OK);
-    *leaf_of(f, 0x5000) |= BIT_A | BIT_D;
+    *fx_leaf_of(f, 0x5000) |= BIT_A | BIT_D;
     struct seen s = { .stop_after = 99 };
     struct x86pt_visitor v = { &s, see_mapping, see_directory };
     /* [0x2000, 0x40001000): 0x1000 lies before it; the 1 GiB page straddles its end */

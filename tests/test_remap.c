@@ -27,20 +27,6 @@
 
 static struct fx *fresh(unsigned width, bool translated) { return fx_new(64ull << 20, width, translated); }
 
-/* The entry that maps va (the walk's last present entry), in simulated memory. */
-static uint64_t *leaf_of(struct fx *f, uint64_t va)
-{
-    uint64_t dir = f->pt.root.pa;
-    for (unsigned l = 0; l < 4; l++) {
-        uint64_t *e = (uint64_t *)(f->s.mem + dir) + ((va >> (39 - 9 * l)) & 511);
-        assert_true(*e & 1);
-        if (l == 3 || (l > 0 && (*e & 0x80)))
-            return e;
-        dir = *e & 0x000ffffffffff000ull;
-    }
-    return NULL;
-}
-
 static uint64_t pa_of(struct fx *f, const uint64_t *entry) { return (uint64_t)((const uint8_t *)entry - f->s.mem); }
 
 static void expect_mapping(const struct x86pt_mapping *m, uint64_t base, uint64_t frame, uint64_t size,
@@ -105,7 +91,7 @@ static void remap_4k_hand_vectors(void **state)
     struct x86pt_mapping old, m;
     const unsigned before = X86PT_WRITABLE | X86PT_NO_EXECUTE | X86PT_GLOBAL;
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), K4, before, NULL), X86PT_OK);
-    uint64_t *leaf = leaf_of(f, 0x1000);
+    uint64_t *leaf = fx_leaf_of(f, 0x1000);
     assert_int_equal(*leaf, E_XD | 0x5000 | E_G | E_RW | E_P);
     *leaf |= E_A | E_D; /* the MMU read and wrote the page */
     /* user, type 5 (PAT 1, PCD 0, PWT 1), key 2, software 9 (low bits 001 -> bit 9,
@@ -132,7 +118,7 @@ static void remap_2m_hand_vectors(void **state)
     struct x86pt_flush fl;
     struct x86pt_mapping old, m;
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x400000), M2, X86PT_USER, NULL), X86PT_OK);
-    uint64_t *leaf = leaf_of(f, 0x200000);
+    uint64_t *leaf = fx_leaf_of(f, 0x200000);
     assert_int_equal(*leaf, 0x400000 | E_PS | E_US | E_P);
     *leaf |= E_A;
     /* writable, type 4: PAT alone, at bit 12 */
@@ -169,7 +155,7 @@ static void remap_1g_hand_vectors(void **state)
     struct x86pt_mapping old, m;
     const unsigned before = X86PT_NO_EXECUTE | X86PT_GLOBAL | X86PT_MEMTYPE(3);
     assert_int_equal(x86pt_map(&f->pt, VA(0x40000000), PA(0xc0000000), G1, before, NULL), X86PT_OK);
-    uint64_t *leaf = leaf_of(f, 0x40000000);
+    uint64_t *leaf = fx_leaf_of(f, 0x40000000);
     assert_int_equal(*leaf, 0x80000000c0000199ull); /* XD, frame 3 GiB, G, PS, PCD, PWT, P */
     *leaf |= E_D;
     const unsigned after =
@@ -192,9 +178,9 @@ static void remap_without_record_or_report(void **state)
     (void)state;
     struct fx *f = fresh(52, false);
     assert_int_equal(x86pt_map(&f->pt, VA(0xffff800000003000ull), PA(0x3000), K4, X86PT_WRITABLE, NULL), X86PT_OK);
-    *leaf_of(f, 0xffff800000003000ull) |= E_A | E_D;
+    *fx_leaf_of(f, 0xffff800000003000ull) |= E_A | E_D;
     assert_int_equal(x86pt_remap(&f->pt, VA(0xffff800000003000ull), PA(0x4000), X86PT_WRITABLE, NULL, NULL), X86PT_OK);
-    assert_int_equal(*leaf_of(f, 0xffff800000003000ull), 0x4000 | E_RW | E_P);
+    assert_int_equal(*fx_leaf_of(f, 0xffff800000003000ull), 0x4000 | E_RW | E_P);
     fx_free(f);
 }
 
@@ -210,8 +196,8 @@ static void remap_refusals_change_nothing(void **state)
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), K4, X86PT_WRITABLE, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0x200000), PA(0x400000), M2, X86PT_USER | X86PT_GLOBAL, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0x40000000), PA(0x80000000), G1, X86PT_NO_EXECUTE, NULL), X86PT_OK);
-    *leaf_of(f, 0x1000) |= E_A | E_D;
-    *leaf_of(f, 0x40000000) |= E_D;
+    *fx_leaf_of(f, 0x1000) |= E_A | E_D;
+    *fx_leaf_of(f, 0x40000000) |= E_D;
     static const struct {
         uint64_t va, pa;
         unsigned flags;
@@ -258,12 +244,12 @@ static void remap_refusals_change_nothing(void **state)
     struct x86pt_mapping old;
     assert_int_equal(x86pt_remap(&f->pt, VA(0x1000), PA(top - K4), 0, &old, NULL), X86PT_OK);
     expect_mapping(&old, 0x1000, 0x5000, K4, X86PT_WRITABLE, X86PT_ACCESSED | X86PT_DIRTY);
-    assert_int_equal(*leaf_of(f, 0x1000), 0xfffffff000ull | E_P);
+    assert_int_equal(*fx_leaf_of(f, 0x1000), 0xfffffff000ull | E_P);
     assert_int_equal(x86pt_remap(&f->pt, VA(0x200000), PA(top - M2), 0, &old, NULL), X86PT_OK);
-    assert_int_equal(*leaf_of(f, 0x200000), 0xffffe00000ull | E_PS | E_P);
+    assert_int_equal(*fx_leaf_of(f, 0x200000), 0xffffe00000ull | E_PS | E_P);
     assert_int_equal(x86pt_remap(&f->pt, VA(0x40000000), PA(top - G1), 0, &old, NULL), X86PT_OK);
     expect_mapping(&old, 0x40000000, 0x80000000, G1, X86PT_NO_EXECUTE, X86PT_DIRTY);
-    assert_int_equal(*leaf_of(f, 0x40000000), 0xffc0000000ull | E_PS | E_P);
+    assert_int_equal(*fx_leaf_of(f, 0x40000000), 0xffc0000000ull | E_PS | E_P);
     fx_check_tree(f, NULL);
     fx_free(f);
 }
@@ -277,7 +263,7 @@ static void remap_through_the_walk_hint(void **state)
     struct fx *f = fresh(52, true);
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), K4, X86PT_WRITABLE, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0x2000), PA(0x6000), K4, X86PT_WRITABLE, NULL), X86PT_OK);
-    uint64_t *leaf = leaf_of(f, 0x2000);
+    uint64_t *leaf = fx_leaf_of(f, 0x2000);
     *leaf |= E_A;
     spy_reset();
     f->pt.mem.phys_to_virt = spy_translate;
@@ -286,7 +272,7 @@ static void remap_through_the_walk_hint(void **state)
     assert_int_equal(x86pt_remap(&f->pt, VA(0x2000), PA(0x7000), X86PT_NO_EXECUTE, &old, &fl), X86PT_OK);
     assert_int_equal(spy.translations, 2);
     assert_int_equal(*leaf, E_XD | 0x7000 | E_P);
-    assert_int_equal(*leaf_of(f, 0x1000), 0x5000 | E_RW | E_P); /* the neighbour is untouched */
+    assert_int_equal(*fx_leaf_of(f, 0x1000), 0x5000 | E_RW | E_P); /* the neighbour is untouched */
     expect_mapping(&old, 0x2000, 0x6000, K4, X86PT_WRITABLE, X86PT_ACCESSED);
     expect_flush(&fl, 0x2000, K4, false);
     /* the hint still holds, for the other page too */
@@ -317,7 +303,7 @@ static void accessed_dirty_set_after_the_walk_reach_the_caller(void **state)
         uint64_t va = cases[c].va, size = cases[c].size;
         assert_int_equal(x86pt_map(&f->pt, VA(va), PA(size), size, X86PT_WRITABLE, NULL), X86PT_OK);
         x86pt_forget_hint(&f->pt); /* a whole walk from the root, whatever the size */
-        uint64_t *leaf = leaf_of(f, va);
+        uint64_t *leaf = fx_leaf_of(f, va);
         spy_reset();
         spy.leaf = leaf;
         spy.watch_dir = pa_of(f, leaf) & ~0xfffull;
@@ -341,18 +327,18 @@ static void one_store_reported(void **state)
     struct fx *f = fresh(52, false);
     assert_int_equal(x86pt_map(&f->pt, VA(0x1000), PA(0x5000), K4, X86PT_WRITABLE | X86PT_GLOBAL, NULL), X86PT_OK);
     assert_int_equal(x86pt_map(&f->pt, VA(0x40200000), PA(0x200000), M2, X86PT_USER, NULL), X86PT_OK);
-    *leaf_of(f, 0x1000) |= E_A | E_D;
-    *leaf_of(f, 0x40200000) |= E_D;
+    *fx_leaf_of(f, 0x1000) |= E_A | E_D;
+    *fx_leaf_of(f, 0x40200000) |= E_D;
     f->pt.mem.observe_write = spy_write;
     spy_reset();
     assert_int_equal(x86pt_remap(&f->pt, VA(0x1000), PA(0x6000), X86PT_WRITABLE, NULL, NULL), X86PT_OK);
     assert_int_equal(spy.stores, 1);
-    assert_int_equal(spy.store_pa, pa_of(f, leaf_of(f, 0x1000)));
+    assert_int_equal(spy.store_pa, pa_of(f, fx_leaf_of(f, 0x1000)));
     assert_int_equal(spy.store_value, 0x6000 | E_RW | E_P);
     spy_reset();
     assert_int_equal(x86pt_remap(&f->pt, VA(0x40200000), PA(0x800000), X86PT_MEMTYPE(1), NULL, NULL), X86PT_OK);
     assert_int_equal(spy.stores, 1);
-    assert_int_equal(spy.store_pa, pa_of(f, leaf_of(f, 0x40200000)));
+    assert_int_equal(spy.store_pa, pa_of(f, fx_leaf_of(f, 0x40200000)));
     assert_int_equal(spy.store_value, 0x800000 | E_PS | E_PWT | E_P);
     /* a refusal stores nothing */
     spy_reset();
