@@ -18,7 +18,7 @@ static x86pt_status_t check_map_args(const struct x86pt *pt, uint64_t va, uint64
         return X86PT_E_MISALIGNED;
     if (flags & ~(unsigned)X86PT_FLAGS_ALL)
         return X86PT_E_BADFLAGS;
-    if (pa >= pt->phys_limit || size > pt->phys_limit - pa)
+    if (!frames_addressable(pt, pa, size))
         return X86PT_E_PHYSRANGE;
     return X86PT_OK;
 }

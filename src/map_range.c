@@ -124,7 +124,7 @@ x86pt_status_t x86pt_map_range(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_padd
 #if X86PT_MUTANT == 20 /* mutant 20: the first byte of the frames checked, not their end */
     if (st == X86PT_OK && paddr.pa >= pt->phys_limit)
 #else
-    if (st == X86PT_OK && (paddr.pa >= pt->phys_limit || length > pt->phys_limit - paddr.pa))
+    if (st == X86PT_OK && !frames_addressable(pt, paddr.pa, length))
 #endif
         st = X86PT_E_PHYSRANGE;
     if (st != X86PT_OK || length == 0)

@@ -123,6 +123,12 @@ static inline bool frame_usable(const struct x86pt *pt, uint64_t pa)
            (pa >> 12) < pt->mem.used_counts_len;
 }
 
+/* [pa, pa + size) lies below 2^MAXPHYADDR (written so that pa + size cannot overflow). */
+static inline bool frames_addressable(const struct x86pt *pt, uint64_t pa, uint64_t size)
+{
+    return pa < pt->phys_limit && size <= pt->phys_limit - pa;
+}
+
 static inline bool va_canonical(uint64_t va)
 {
 #if X86PT_MUTANT == 19 /* mutant 19: bits 63..48 only, bit 47 forgotten */

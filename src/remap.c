@@ -10,7 +10,7 @@ static x86pt_status_t check_frame(const struct x86pt *pt, uint64_t pa, uint64_t 
 {
     if (pa & (size - 1))
         return X86PT_E_MISALIGNED;
-    if (pa >= pt->phys_limit || size > pt->phys_limit - pa)
+    if (!frames_addressable(pt, pa, size))
         return X86PT_E_PHYSRANGE;
     return X86PT_OK;
 }
