@@ -331,6 +331,22 @@ static bool locate_entry(const struct hw_pt_view *v, uint64_t pa, unsigned *laye
     return l.found;
 }
 
+/* Is pa the leaf entry of the page that starts at vaddr? */
+static bool is_leaf_of(const struct hw_pt_view *v, uint64_t vaddr, uint64_t pa)
+{
+    struct hw_walk w;
+    return hw_pt_walk(v, vaddr, &w) == HW_WALK_PAGE && w.base == vaddr && w.entry_pa[w.layer] == pa;
+}
+
+/* The A/D bits core state cs may clear with a store to pa: those a test-and-clear was asked
+ * to clear, in the leaf of its page (A/D extension); none otherwise. */
+static uint64_t ad_may_clear(const struct os_core_state *cs, const struct hw_pt_view *v, uint64_t pa)
+{
+    if (!os_core_is_protect(cs->kind) || !cs->ad_clear || !is_leaf_of(v, cs->vaddr, pa))
+        return 0;
+    return os_ad_entry_bits(cs->ad_clear);
+}
+
 /* SDM vol. 3A 4.8: the MMU sets A and D with locked operations at any time; software that
  * rewrites a page entry must not clear them (x86pt.h: protect keeps every other bit), except
  * the bits may_clear a test-and-clear was asked to clear. Called before the store of v over
@@ -385,13 +401,6 @@ static void note_changes(const struct hw_pt_view *vb, const struct hw_pt_view *v
     hw_interp_fini(&ia);
 }
 
-/* Is pa the leaf entry of the page that starts at vaddr? */
-static bool is_leaf_of(const struct hw_pt_view *v, uint64_t vaddr, uint64_t pa)
-{
-    struct hw_walk w;
-    return hw_pt_walk(v, vaddr, &w) == HW_WALK_PAGE && w.base == vaddr && w.entry_pa[w.layer] == pa;
-}
-
 /* ---- one action ------------------------------------------------------------------------------ */
 
 static bool in_pt_memory(const struct os_vars *s, uint64_t pa)
@@ -419,7 +428,7 @@ static enum os_step_status visible_store(const struct os_consts *c, struct os_va
     uint64_t cur = hw_pmem_read(before.mem, pa);
     st->write_old = cur; /* for the trace, also of a store the A/D check refuses */
     bool clearing = os_core_is_protect(cs->kind) && cs->ad_clear;
-    uint64_t may_clear = clearing && is_leaf_of(&vb, cs->vaddr, pa) ? os_ad_entry_bits(cs->ad_clear) : 0;
+    uint64_t may_clear = ad_may_clear(cs, &vb, pa);
     if (!ad_kept(c, &vb, before.mem, pa, cur, v, may_clear, why, len)) {
         os_wmem_put(&before);
         return st->check = OS_CHECKID_AD_LOST, OS_STEP_VIOLATION;
@@ -511,10 +520,7 @@ bool os_lib_writeback_ok(const struct os_consts *c, const struct os_vars *s1, st
     st->write_value = val;
     st->write_old = cur;
     const struct os_core_state *cs = &s1->core_states[st->core];
-    uint64_t may_clear = os_core_is_protect(cs->kind) && cs->ad_clear && is_leaf_of(&v, cs->vaddr, pa)
-                             ? os_ad_entry_bits(cs->ad_clear)
-                             : 0;
-    if (ad_kept(c, &v, &s1->hw.global_pt.mem, pa, cur, val, may_clear, why, len))
+    if (ad_kept(c, &v, &s1->hw.global_pt.mem, pa, cur, val, ad_may_clear(cs, &v, pa), why, len))
         return true;
     st->check = OS_CHECKID_AD_LOST;
     return false;
