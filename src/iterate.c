@@ -29,8 +29,7 @@ static bool visit_dir(struct x86pt *pt, const struct iteration *it, uint64_t dir
         uint64_t at = base + (uint64_t)i * layer_size(layer);
         unsigned here = flags_combine(flags, entry_flags(e));
         if (entry_is_page(e, layer)) {
-            struct x86pt_mapping m = { x86pt_va(canonical(at)), x86pt_pa(entry_addr(e, layer)), layer_size(layer),
-                                       here | entry_attrs(e, layer), entry_ad(e) };
+            struct x86pt_mapping m = mapping_of(canonical(at), e, layer, here);
             if (!it->v->mapping(it->v->ctx, &m))
                 return false;
             continue;

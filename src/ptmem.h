@@ -110,6 +110,15 @@ static inline unsigned entry_ad(uint64_t e)
     return (e & ENTRY_A ? (unsigned)X86PT_ACCESSED : 0u) | (e & ENTRY_D ? (unsigned)X86PT_DIRTY : 0u);
 }
 
+/* The mapping leaf e of this layer makes at base (canonical), with the permissions
+ * combined above and in it (perms) and the leaf's attributes and A/D bits. */
+static inline struct x86pt_mapping mapping_of(uint64_t base, uint64_t e, unsigned layer, unsigned perms)
+{
+    struct x86pt_mapping m = { x86pt_va(base), x86pt_pa(entry_addr(e, layer)), layer_size(layer),
+                               perms | entry_attrs(e, layer), entry_ad(e) };
+    return m;
+}
+
 static inline uint16_t *used_count(const struct x86pt *pt, uint64_t dir_pa)
 {
     return &pt->mem.used_counts[dir_pa >> 12];

@@ -42,13 +42,8 @@ x86pt_status_t x86pt_remap(struct x86pt *pt, x86pt_vaddr_t vaddr, x86pt_paddr_t 
 #else
     uint64_t last = entry_rmw(pt, dir, idx, w.entry, ~UINT64_C(0), fresh);
 #endif
-    if (old) {
-        old->base = vaddr;
-        old->frame = x86pt_pa(entry_addr(last, w.layer));
-        old->size = size;
-        old->flags = w.flags | entry_attrs(last, w.layer);
-        old->ad = entry_ad(last);
-    }
+    if (old)
+        *old = mapping_of(vaddr.va, last, w.layer, w.flags);
     if (flush) {
         flush->start = vaddr;
         flush->length = size;

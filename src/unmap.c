@@ -107,12 +107,8 @@ unmap(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt_mapping *removed, stru
     uint64_t size = layer_size(w.layer);
     bool global = (w.entry & ENTRY_G) != 0; /* w is walked again above the leaf by the reclaim */
     if (removed) {
-        removed->base = vaddr;
-        removed->frame = x86pt_pa(entry_addr(w.entry, w.layer));
-        removed->size = size;
-        removed->flags = w.flags | entry_attrs(w.entry, w.layer);
+        *removed = mapping_of(vaddr.va, w.entry, w.layer, w.flags);
 #if X86PT_MUTANT == 29 /* mutant 29 (check/mutants.def): the bits of the first load, a plain store */
-        removed->ad = entry_ad(w.entry);
         (void)leaf_take;
     }
     unsigned freed = clear_and_reclaim(pt, vaddr.va, &w, w.layer, false, gather);

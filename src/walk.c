@@ -34,15 +34,10 @@ x86pt_status_t x86pt_resolve(struct x86pt *pt, x86pt_vaddr_t vaddr, struct x86pt
     struct walk w;
     if (!pt_walk(pt, vaddr.va, &w))
         return X86PT_E_NOTMAPPED;
-    uint64_t size = layer_size(w.layer);
 #if X86PT_MUTANT == 17
-    out->base = x86pt_va(vaddr.va & ~UINT64_C(0xfff));
+    *out = mapping_of(vaddr.va & ~UINT64_C(0xfff), w.entry, w.layer, w.flags);
 #else
-    out->base = x86pt_va(vaddr.va & ~(size - 1));
+    *out = mapping_of(vaddr.va & ~(layer_size(w.layer) - 1), w.entry, w.layer, w.flags);
 #endif
-    out->frame = x86pt_pa(entry_addr(w.entry, w.layer));
-    out->size = size;
-    out->flags = w.flags | entry_attrs(w.entry, w.layer);
-    out->ad = entry_ad(w.entry);
     return X86PT_OK;
 }
